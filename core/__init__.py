@@ -1,0 +1,1 @@
+"""The Unpaired Edit library: models, samplers, cycle edits. Imports nothing from ComfyUI."""

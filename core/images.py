@@ -1,0 +1,68 @@
+"""Conversions between ComfyUI images and model pixels, and fitting sizes to a model.
+
+ComfyUI's IMAGE is float32 ``[B, H, W, C]`` in 0..1; models take ``[B, 3, H, W]`` in -1..1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .errors import EditError
+
+
+def to_rgb(image: torch.Tensor, where: str) -> torch.Tensor:
+    """Return ``image`` ([B,H,W,C] or [H,W,C]) as [B,H,W,3]: greyscale repeated, alpha dropped."""
+    if image.ndim == 3:
+        image = image.unsqueeze(0)
+    if image.ndim != 4:
+        raise EditError(where, f"Expected an IMAGE of shape [batch, height, width, channels], got {tuple(image.shape)}.",
+                        "Connect an IMAGE output (e.g. from Load Image).")
+    channels = image.shape[-1]
+    if channels == 1:
+        return image.expand(*image.shape[:-1], 3)
+    if channels in (3, 4):
+        return image[..., :3]
+    if channels == 2:  # greyscale + alpha
+        return image[..., :1].expand(*image.shape[:-1], 3)
+    raise EditError(where, f"The image has {channels} channels; only grey, RGB and RGBA are understood.",
+                    "Convert the image to RGB before this node.")
+
+
+def comfy_to_pixels(image: torch.Tensor) -> torch.Tensor:
+    """[B,H,W,3] in 0..1 -> [B,3,H,W] in -1..1."""
+    return image.movedim(-1, 1).float() * 2.0 - 1.0
+
+
+def pixels_to_comfy(pixels: torch.Tensor) -> torch.Tensor:
+    """[B,3,H,W] in -1..1 -> [B,H,W,3] in 0..1 on the CPU."""
+    return (pixels.float() / 2.0 + 0.5).clamp(0.0, 1.0).movedim(1, -1).cpu()
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How an image was padded to a multiple of the model's factor, so it can be undone."""
+
+    height: int
+    width: int
+    pad_bottom: int
+    pad_right: int
+
+    def undo(self, pixels: torch.Tensor) -> torch.Tensor:
+        return pixels[..., : self.height, : self.width]
+
+
+def fit_to_multiple(pixels: torch.Tensor, factor: int) -> tuple[torch.Tensor, Fit]:
+    """Pad ``pixels`` [B,3,H,W] by edge replication up to a multiple of ``factor``.
+
+    Padding (rather than resizing) keeps every source pixel where it was, so the edit and the
+    cycle-error map line up with the input exactly once the padding is cropped away.
+    """
+    h, w = pixels.shape[-2:]
+    pad_h, pad_w = (-h) % factor, (-w) % factor
+    fit = Fit(h, w, pad_h, pad_w)
+    if pad_h == 0 and pad_w == 0:
+        return pixels, fit
+    return F.pad(pixels, (0, pad_w, 0, pad_h), mode="replicate"), fit

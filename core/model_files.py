@@ -1,0 +1,230 @@
+"""Loading and saving edit models and adapters.
+
+Our files are safetensors with one JSON document in the header under ``unpaired_edit``:
+``{"format_version", "kind": "model" | "adapter", "info": ModelInfo, ...}``. A model file holds
+every component (keys prefixed ``<component>.``) plus the configs, tokenizers and scheduler
+needed to rebuild it offline. Diffusers folders load too. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from tokenizers import Tokenizer
+from transformers import PreTrainedTokenizerFast
+
+from .errors import EditError
+from .models import FAMILIES, EditModel, ModelInfo
+
+FORMAT_VERSION = 1
+META_KEY = "unpaired_edit"
+PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pt2"}
+# Pipelines we know how to wrap, by the class name in a diffusers folder's model_index.json.
+PIPELINE_FAMILIES = {
+    "StableDiffusionInstructPix2PixPipeline": ("ip2p", {}),
+    "FluxKontextPipeline": ("flow", {"source_mode": "offset"}),
+}
+FOLDER_INFO = "unpaired_edit.json"  # optional ModelInfo beside model_index.json
+
+
+# -- reading ------------------------------------------------------------------------------
+
+def read_metadata(path: str | Path, where: str) -> dict:
+    """The ``unpaired_edit`` header document of a safetensors file ({} when absent)."""
+    path = _existing(path, where)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise EditError(where, f"'{path.name}' is a pickle-based checkpoint, which can run code when loaded.",
+                        "Use a .safetensors file (convert it once with a trusted tool).")
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise EditError(where, f"'{path.name}' is not a readable safetensors file ({err}).",
+                        "Re-download or re-export the file; it may be truncated or damaged.") from None
+    try:
+        return json.loads(meta[META_KEY]) if META_KEY in meta else {}
+    except json.JSONDecodeError:
+        raise EditError(where, f"'{path.name}' has damaged Unpaired Edit metadata.", "Re-export the file.") from None
+
+
+def load_model(path: str | Path, where: str = "Load Edit Model") -> EditModel:
+    """Load a diffusers folder or one of our single-file models onto the CPU in float32."""
+    path = _existing(path, where)
+    if path.is_dir():
+        return _load_diffusers_folder(path, where)
+    meta = read_metadata(path, where)
+    if not meta:
+        raise EditError(where, f"'{path.name}' is not an Unpaired Edit model (no '{META_KEY}' metadata).",
+                        "Pick a file saved by this pack, or put the model as a diffusers folder in models/diffusers.")
+    if meta.get("kind") != "model":
+        raise EditError(where, f"'{path.name}' is an {meta.get('kind', 'unknown')} file, not a model.",
+                        "Load it through the `adapter` input instead.")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise EditError(where, f"'{path.name}' uses format {meta['format_version']}; this pack reads up to {FORMAT_VERSION}.",
+                        "Update Unpaired Edit.")
+    return _load_single_file(path, meta, where)
+
+
+def _load_single_file(path: Path, meta: dict, where: str) -> EditModel:
+    info = ModelInfo.from_dict(meta["info"])
+    tensors = _read_tensors(path, where)
+    parts: dict[str, object] = {}
+    for name, spec in meta["modules"].items():
+        module = _build(spec["class"], spec["config"])
+        state = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        for alias, kept in spec.get("aliases", {}).items():
+            state[alias] = state[kept]
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise EditError(where, f"'{path.name}' does not match its own config for '{name}' ({str(err)[:200]}).",
+                            "Re-export the file; it is damaged.") from None
+        parts[name] = module.eval()
+    for name, spec in meta["tokenizers"].items():
+        parts[name] = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(spec["json"]), **spec["options"])
+    parts["scheduler"] = _build(meta["scheduler"]["class"], meta["scheduler"]["config"])
+    return _wrap(info, parts, where)
+
+
+def _load_diffusers_folder(folder: Path, where: str) -> EditModel:
+    index_file = folder / "model_index.json"
+    if not index_file.is_file():
+        raise EditError(where, f"'{folder.name}' has no model_index.json, so it is not a diffusers pipeline folder.",
+                        "Point at the folder that contains model_index.json.")
+    index = json.loads(index_file.read_text())
+    pipeline = index.get("_class_name", "")
+    if pipeline not in PIPELINE_FAMILIES:
+        raise EditError(where, f"'{folder.name}' holds a {pipeline or 'unknown'} pipeline, which is not an edit model "
+                        f"this pack runs.", f"Use one of: {', '.join(PIPELINE_FAMILIES)}.")
+    family, extra = PIPELINE_FAMILIES[pipeline]
+    info_file = folder / FOLDER_INFO
+    info = ModelInfo.from_dict(json.loads(info_file.read_text())) if info_file.is_file() else None
+    parts = {}
+    for name in FAMILIES[family].COMPONENTS:
+        library, cls_name = index[name]
+        cls = getattr(importlib.import_module(library), cls_name)
+        try:
+            parts[name] = cls.from_pretrained(folder / name, local_files_only=True)
+        except (OSError, ValueError, SafetensorError) as err:
+            raise EditError(where, f"Could not load '{name}' from '{folder.name}' ({str(err)[:200]}).",
+                            "Check the folder is complete (weights and configs of every component).") from None
+    if info is None:
+        defaults = FAMILIES[family].default_info()
+        info = ModelInfo.from_dict({**defaults.to_dict(), "name": folder.name, "extra": {**defaults.extra, **extra}})
+    return _wrap(info, parts, where)
+
+
+def _wrap(info: ModelInfo, parts: dict, where: str) -> EditModel:
+    family = FAMILIES.get(info.family)
+    if family is None:
+        raise EditError(where, f"This model's family '{info.family}' is unknown to this version.", "Update Unpaired Edit.")
+    try:
+        return family(**{name: parts[name] for name in family.COMPONENTS}, info=info)
+    except ValueError as err:
+        raise EditError(where, str(err), "The file does not describe a valid model of its family; re-export it.") from None
+
+
+# -- writing ------------------------------------------------------------------------------
+
+def save_model(model: EditModel, path: str | Path) -> Path:
+    """Write ``model`` as one safetensors file (atomically: a crash never leaves half a file)."""
+    tensors: dict[str, torch.Tensor] = {}
+    modules = {}
+    for name, module in model.modules().items():
+        state, aliases = _dedupe(module.state_dict())
+        tensors.update({f"{name}.{k}": v for k, v in state.items()})
+        modules[name] = {"class": _class_path(module), "config": _config(module), "aliases": aliases}
+    tokenizers = {name: {"json": tok.backend_tokenizer.to_str(), "options": _tokenizer_options(tok)}
+                  for name, tok in model.components().items() if name.startswith("tokenizer")}
+    info = ModelInfo.from_dict({**model.info.to_dict(), "base_hash": model.info.base_hash or model.base_hash()})
+    meta = {"format_version": FORMAT_VERSION, "kind": "model", "info": info.to_dict(), "modules": modules,
+            "tokenizers": tokenizers,
+            "scheduler": {"class": _class_path(model.scheduler), "config": dict(model.scheduler.config)}}
+    return atomic_save(tensors, meta, path)
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], meta: dict, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        save_file(contiguous, tmp, metadata={META_KEY: json.dumps(meta, default=_json_default)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def _existing(path: str | Path, where: str) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise EditError(where, f"'{path}' does not exist.", "Check the name, or refresh the node's file list.")
+    return path
+
+
+def _read_tensors(path: Path, where: str) -> dict[str, torch.Tensor]:
+    try:
+        with safe_open(str(path), "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise EditError(where, f"'{path.name}' could not be read ({err}).", "Re-download or re-export it.") from None
+
+
+def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """safetensors refuses shared storage (tied embeddings): keep one name, record the rest."""
+    kept, aliases, seen = {}, {}, {}
+    for name, tensor in state.items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if key in seen:
+            aliases[name] = seen[key]
+        else:
+            seen[key] = name
+            kept[name] = tensor
+    return kept, aliases
+
+
+def _class_path(obj) -> str:
+    cls = type(obj)
+    return f"{cls.__module__.split('.')[0]}.{cls.__name__}"
+
+
+def _build(class_path: str, config: dict):
+    library, name = class_path.split(".", 1)
+    if library not in ("diffusers", "transformers"):
+        raise ValueError(f"Refusing to build {class_path!r}: only diffusers and transformers classes are allowed.")
+    cls = getattr(importlib.import_module(library), name)
+    if library == "transformers":
+        config_cls = cls.config_class
+        return cls(config_cls.from_dict(config))
+    return cls.from_config(config)
+
+
+def _config(module) -> dict:
+    config = module.config
+    return config.to_dict() if hasattr(config, "to_dict") else dict(config)
+
+
+def _tokenizer_options(tok) -> dict:
+    options = {k: getattr(tok, k) for k in ("bos_token", "eos_token", "pad_token", "unk_token") if getattr(tok, k, None)}
+    options["model_max_length"] = int(tok.model_max_length)
+    return options
+
+
+def _json_default(value):
+    if isinstance(value, (torch.dtype, Path)):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Cannot store {type(value).__name__} in metadata.")

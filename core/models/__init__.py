@@ -1,0 +1,9 @@
+"""Edit-model families behind one interface (``EditModel``)."""
+
+from .base import EditModel, ModelInfo, TextCond
+from .flow import FlowModel
+from .ip2p import Ip2pModel
+
+FAMILIES: dict[str, type[EditModel]] = {"ip2p": Ip2pModel, "flow": FlowModel}
+
+__all__ = ["EditModel", "FAMILIES", "FlowModel", "Ip2pModel", "ModelInfo", "TextCond"]

@@ -1,0 +1,181 @@
+"""What every edit-model family exposes to samplers, trainers and nodes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar, Sequence
+
+import torch
+from torch import nn
+
+
+@dataclass
+class TextCond:
+    """Encoded prompts: per-token embeddings and, for families that use one, a pooled vector."""
+
+    embeds: torch.Tensor  # [B, L, D]
+    pooled: torch.Tensor | None = None  # [B, D']
+
+    def __len__(self) -> int:
+        return self.embeds.shape[0]
+
+    @staticmethod
+    def cat(conds: Sequence["TextCond"]) -> "TextCond":
+        pooled = None if conds[0].pooled is None else torch.cat([c.pooled for c in conds])
+        return TextCond(torch.cat([c.embeds for c in conds]), pooled)
+
+    def rows(self) -> list["TextCond"]:
+        """One TextCond per prompt."""
+        return [TextCond(self.embeds[i : i + 1], None if self.pooled is None else self.pooled[i : i + 1])
+                for i in range(len(self))]
+
+    def repeat_to(self, n: int) -> "TextCond":
+        """Broadcast a single prompt to a batch of ``n``."""
+        if len(self) == n:
+            return self
+        if len(self) != 1:
+            raise ValueError(f"Cannot broadcast {len(self)} prompts to a batch of {n}.")
+        pooled = None if self.pooled is None else self.pooled.expand(n, -1)
+        return TextCond(self.embeds.expand(n, -1, -1), pooled)
+
+
+@dataclass
+class ModelInfo:
+    """Metadata that travels with a model file: what it is and how to sample it."""
+
+    family: str
+    name: str = ""
+    method: str = ""
+    base_hash: str = ""
+    steps: int = 20
+    guidance: float = 7.5
+    image_guidance: float = 1.5
+    extra: dict = field(default_factory=dict)  # family-specific settings (e.g. source_mode)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelInfo":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+class TextCache:
+    """Encodes each distinct prompt once; repeated prompts (the empty one above all) are free."""
+
+    def __init__(self, encode, capacity: int = 64) -> None:
+        self._encode, self._capacity = encode, capacity
+        self._rows: OrderedDict[str, TextCond] = OrderedDict()
+
+    def __call__(self, prompts: Sequence[str]) -> TextCond:
+        missing = list(dict.fromkeys(p for p in prompts if p not in self._rows))
+        if missing:
+            self._rows.update(zip(missing, self._encode(missing).rows()))
+        for p in prompts:
+            self._rows.move_to_end(p)
+        rows = [self._rows[p] for p in prompts]
+        while len(self._rows) > self._capacity:
+            self._rows.popitem(last=False)
+        return TextCond.cat(rows)
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+
+def fingerprint(module: nn.Module) -> str:
+    """A stable hash of a base model's weights, used to match adapters to their base.
+
+    It hashes every parameter's name, shape and dtype plus a strided sample of its values,
+    which separates real checkpoints as surely as a full hash at a fraction of the cost.
+    Adapter (LoRA) weights are left out so a base keeps its fingerprint with adapters loaded.
+    """
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        if "lora_" in name:
+            continue
+        name = name.replace(".base_layer", "")
+        flat = tensor.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // 1024)].float().cpu().contiguous()
+        h.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        h.update(sample.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class EditModel:
+    """Base of the family wrappers.
+
+    Latents at this interface are always ``[B, C, h, w]``; ``predict`` takes and returns the
+    flow convention of ``core.conventions`` whatever the family's native parameterisation.
+    ``source=None`` asks for the frozen text-to-image behaviour.
+    """
+
+    family: ClassVar[str]
+    COMPONENTS: ClassVar[tuple[str, ...]]  # constructor argument names, also the saved part names
+    info: ModelInfo
+    denoiser: nn.Module
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+        self.text_cache = TextCache(self._encode_text)
+
+    # -- what a family implements ---------------------------------------------------------
+    @property
+    def factor(self) -> int:
+        """Image sides must be a multiple of this many pixels."""
+        raise NotImplementedError
+
+    @classmethod
+    def default_info(cls) -> ModelInfo:
+        """Sampling defaults for a model of this family that carries none of its own."""
+        raise NotImplementedError
+
+    def _encode_text(self, prompts: list[str]) -> TextCond:
+        raise NotImplementedError
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels [B,3,H,W] in -1..1 -> latents in the space the model denoises."""
+        raise NotImplementedError
+
+    def encode_source(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels -> the source conditioning the denoiser takes (may differ from encode_image)."""
+        raise NotImplementedError
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
+                source: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------
+    def components(self) -> dict[str, object]:
+        """Named parts (modules, tokenizers, scheduler) for saving and device moves."""
+        return {name: getattr(self, name) for name in self.COMPONENTS}
+
+    def encode_text(self, prompts: Sequence[str]) -> TextCond:
+        return self.text_cache(list(prompts))
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {k: v for k, v in self.components().items() if isinstance(v, nn.Module)}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.denoiser.parameters()).dtype
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "EditModel":
+        if (device is None or torch.device(device) == self.device) and (dtype is None or dtype == self.dtype):
+            return self
+        for module in self.modules().values():
+            module.to(device=device, dtype=dtype)
+        self.text_cache.clear()
+        return self
+
+    def base_hash(self) -> str:
+        return fingerprint(self.denoiser)

@@ -1,0 +1,74 @@
+"""Tiny, randomly initialised models of each family, built from configs in code.
+
+They exist for tests, examples and benchmarks: nothing is downloaded, and every build with
+the same seed gives the same weights.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler, FlowMatchEulerDiscreteScheduler,
+                       FluxTransformer2DModel, UNet2DConditionModel)
+from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+from ..tokenizers import word_tokenizer
+from .base import ModelInfo
+from .flow import FlowModel
+from .ip2p import Ip2pModel
+
+TEXT_LENGTH = 16
+
+
+def _clip_text(seed: int, width: int = 32) -> CLIPTextModel:
+    tok = word_tokenizer(max_length=TEXT_LENGTH)
+    torch.manual_seed(seed)
+    cfg = CLIPTextConfig(vocab_size=len(tok), hidden_size=width, intermediate_size=2 * width,
+                         num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=TEXT_LENGTH,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                         pad_token_id=tok.pad_token_id, projection_dim=width)
+    return CLIPTextModel(cfg).eval()
+
+
+def _vae(seed: int, channels: tuple[int, ...], latent: int, **kw) -> AutoencoderKL:
+    torch.manual_seed(seed)
+    n = len(channels)
+    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=latent, block_out_channels=channels,
+                         down_block_types=("DownEncoderBlock2D",) * n, up_block_types=("UpDecoderBlock2D",) * n,
+                         layers_per_block=1, norm_num_groups=min(8, channels[0]), sample_size=32, **kw).eval()
+
+
+def tiny_ip2p(seed: int = 0, prediction_type: str = "epsilon", width: int = 32,
+              vae_channels: tuple[int, ...] = (16, 32)) -> Ip2pModel:
+    """An ip2p model of ~0.5 M parameters (``width`` scales the UNet for benchmarks)."""
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=16, in_channels=8, out_channels=4, layers_per_block=1,
+        block_out_channels=(width, 2 * width), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+        attention_head_dim=8, norm_num_groups=8).eval()
+    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                prediction_type=prediction_type, steps_offset=1)
+    info = ModelInfo(family="ip2p", name="tiny-ip2p", steps=8, guidance=7.5, image_guidance=1.5)
+    return Ip2pModel(unet, _vae(seed + 1, vae_channels, 4), _clip_text(seed + 2),
+                     word_tokenizer(max_length=TEXT_LENGTH), scheduler, info)
+
+
+def tiny_flow(seed: int = 0, source_mode: str = "offset", guidance_embeds: bool = True) -> FlowModel:
+    """A flow model: two double and two single FLUX blocks of width 32."""
+    latent = 4
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=4 * latent * (2 if source_mode == "channel" else 1), out_channels=4 * latent,
+        num_layers=2, num_single_layers=2, attention_head_dim=8, num_attention_heads=4,
+        joint_attention_dim=32, pooled_projection_dim=32, guidance_embeds=guidance_embeds,
+        axes_dims_rope=(2, 2, 4)).eval()
+    torch.manual_seed(seed + 3)
+    t5 = T5EncoderModel(T5Config(vocab_size=len(word_tokenizer()), d_model=32, d_kv=8, d_ff=64, num_layers=2,
+                                 num_heads=4, relative_attention_num_buckets=8, dropout_rate=0.0)).eval()
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
+                                                base_image_seq_len=256, max_image_seq_len=4096)
+    info = ModelInfo(family="flow", name="tiny-flow", steps=8, guidance=2.5, image_guidance=1.0,
+                     extra={"source_mode": source_mode, "max_sequence_length": TEXT_LENGTH})
+    vae = _vae(seed + 1, (16, 32), latent, scaling_factor=0.3611, shift_factor=0.1159)
+    return FlowModel(transformer, vae, _clip_text(seed + 2), word_tokenizer(max_length=TEXT_LENGTH),
+                     t5, word_tokenizer(max_length=TEXT_LENGTH), scheduler, info)

@@ -1,0 +1,70 @@
+"""Load Edit Model: diffusers folders, our single files, built-in tiny models; optional adapter."""
+
+from __future__ import annotations
+
+from ..core.adapters import load_adapter
+from ..core.errors import EditError
+from ..core.model_files import load_model
+from ..core.models import EditModel
+from ..core.models.tiny import tiny_flow, tiny_ip2p
+from . import host
+
+MODEL_TYPE = "UNPAIRED_EDIT_MODEL"
+# Random-weight models built in code: they prove a workflow runs anywhere, they do not edit well.
+BUILTIN = {"builtin/tiny-ip2p (random weights, for testing)": tiny_ip2p,
+           "builtin/tiny-flow (random weights, for testing)": tiny_flow}
+NO_ADAPTER = "none"
+
+
+def model_choices() -> list[str]:
+    files = [f"{kind}/{name}" for kind in host.MODEL_FILE_KINDS for name in host.list_files(kind)]
+    folders = [f"diffusers/{name}" for name in host.list_diffusers_folders()]
+    return folders + files + list(BUILTIN)
+
+
+def open_model(choice: str, where: str) -> EditModel:
+    if choice in BUILTIN:
+        return BUILTIN[choice]()
+    kind, _, name = choice.partition("/")
+    path = host.full_path(kind, name) if name else None
+    if path is None:
+        raise EditError(where, f"'{choice}' was not found in the models folders.",
+                        "Put the model in models/diffusers, models/checkpoints or models/diffusion_models "
+                        "and refresh (press R in ComfyUI).")
+    return load_model(path, where)
+
+
+class LoadEditModel:
+    """Loads an instruction-editing model (InstructPix2Pix-family or FLUX-Kontext-family)."""
+
+    DESCRIPTION = __doc__
+    CATEGORY = "unpaired_edit/loaders"
+    FUNCTION = "load"
+    RETURN_TYPES = (MODEL_TYPE,)
+    RETURN_NAMES = ("edit_model",)
+    OUTPUT_TOOLTIPS = ("The loaded edit model, for Edit Image and Cycle Edit.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model_name": (model_choices(), {"tooltip": "A diffusers folder from models/diffusers, or a "
+                               "single .safetensors saved by Unpaired Edit from models/checkpoints or "
+                               "models/diffusion_models. The builtin/ entries are random tiny models for testing."}),
+            },
+            "optional": {
+                "adapter": ([NO_ADAPTER] + host.list_files("loras"), {"default": NO_ADAPTER,
+                            "tooltip": "An Unpaired Edit LoRA from models/loras trained on this base model."}),
+            },
+        }
+
+    def load(self, model_name: str, adapter: str = NO_ADAPTER):
+        model = open_model(model_name, "Load Edit Model › model_name")
+        if adapter != NO_ADAPTER:
+            where = "Load Edit Model › adapter"
+            path = host.full_path("loras", adapter)
+            if path is None:
+                raise EditError(where, f"'{adapter}' was not found in models/loras.", "Refresh the list or pick another.")
+            load_adapter(model, path, where=where)
+        model.to(dtype=host.compute_dtype(host.compute_device()))
+        return (model,)

@@ -1,0 +1,6 @@
+"""The headless workflow runner: runs ComfyUI workflows with the pack's nodes, without ComfyUI."""
+
+from .convert import load_workflow, ui_to_api
+from .execute import RunResult, run_workflow
+
+__all__ = ["RunResult", "load_workflow", "run_workflow", "ui_to_api"]

@@ -1,0 +1,181 @@
+"""The core image I/O nodes a workflow needs, for running without ComfyUI.
+
+Same class_type and input names as ComfyUI's own LoadImage, SaveImage, PreviewImage and
+MaskToImage, so one workflow file runs in both. Classic V1 node classes, never registered in ComfyUI (core
+already has them). Folders come from the runner's `RunContext`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, ImageSequence
+from PIL.PngImagePlugin import PngInfo
+
+from ..core.errors import EditError
+from .context import current_context
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+
+def input_image_names() -> list[str]:
+    """Image files directly in the input folder, as LoadImage's choices."""
+    folder = current_context().input_dir
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _frame_arrays(frame: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """(RGB float32 [H,W,3] in 0..1, alpha [H,W] in 0..1 or None)."""
+    if frame.mode == "I" or frame.mode.startswith("I;16"):  # 16-bit grey: scale by its own range
+        grey = np.asarray(frame, dtype=np.float32) / 65535.0
+        return np.repeat(grey[..., None], 3, axis=-1), None
+    rgb = np.asarray(frame.convert("RGB"), dtype=np.float32) / 255.0
+    has_alpha = "A" in frame.getbands() or "transparency" in frame.info
+    alpha = np.asarray(frame.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0 if has_alpha else None
+    return rgb, alpha
+
+
+def load_image_file(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """IMAGE [B,H,W,3] and MASK [B,H,W] (1 - alpha; zeros [B,64,64] if there is no alpha, as
+    ComfyUI does), one batch entry per frame of the first frame's size."""
+    images, alphas = [], []
+    with Image.open(path) as opened:
+        for frame in ImageSequence.Iterator(opened):
+            frame = ImageOps.exif_transpose(frame)
+            if images and frame.size != (images[0].shape[1], images[0].shape[0]):
+                continue
+            rgb, alpha = _frame_arrays(frame)
+            images.append(rgb)
+            alphas.append(alpha)
+    if all(alpha is None for alpha in alphas):
+        masks = np.zeros((len(images), 64, 64), np.float32)
+    else:  # an opaque frame among transparent ones masks nothing
+        opaque = np.zeros(images[0].shape[:2], np.float32)
+        masks = np.stack([opaque if alpha is None else 1.0 - alpha for alpha in alphas])
+    return torch.from_numpy(np.stack(images)), torch.from_numpy(masks)
+
+
+def _next_counter(folder: Path, name: str) -> int:
+    pattern = re.compile(re.escape(name) + r"_(\d{5,})_\.png")
+    found = [int(m.group(1)) for p in folder.iterdir() if (m := pattern.fullmatch(p.name))]
+    return max(found, default=0) + 1
+
+
+def _to_pil(image: torch.Tensor) -> Image.Image:
+    pixels = (image.detach().cpu().float().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+
+
+def save_png_batch(images: torch.Tensor, prefix: str, kind: str, prompt: dict | None) -> list[dict]:
+    """Write each image as ``<prefix>_00001_.png`` (numbered after the files already there)
+    in the folder for ``kind``; return ComfyUI's ``{"filename", "subfolder", "type"}`` entries."""
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise EditError(
+            "Save Image › images",
+            f"Expected an IMAGE [B,H,W,C], got shape {tuple(images.shape)}.",
+            "Connect an IMAGE output.",
+        )
+    root = current_context().folders[kind]
+    subfolder, _, name = prefix.replace("\\", "/").rpartition("/")
+    folder = (root / subfolder).resolve()
+    if not folder.is_relative_to(root.resolve()):
+        raise EditError(
+            "Save Image › filename_prefix",
+            f"{prefix!r} points outside the output folder.",
+            "Use a name, or a sub-folder and a name such as 'edits/cat'.",
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    info = PngInfo()
+    if prompt is not None:  # as ComfyUI does, so the file records what made it
+        info.add_text("prompt", json.dumps(prompt, default=str))
+    first = _next_counter(folder, name)
+    entries = []
+    for offset, image in enumerate(images):
+        filename = f"{name}_{first + offset:05}_.png"
+        _to_pil(image).save(folder / filename, pnginfo=info, compress_level=4)
+        entries.append({"filename": filename, "subfolder": subfolder, "type": kind})
+    return entries
+
+
+class LoadImage:
+    DESCRIPTION = "Loads an image from the input folder; its alpha channel becomes the mask."
+    CATEGORY = "image"
+    RETURN_TYPES = ("IMAGE", "MASK")
+    OUTPUT_TOOLTIPS = ("The image as RGB.", "1 where the image is transparent (the area to edit), else 0.")
+    FUNCTION = "load_image"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        tooltip = "An image file in the input folder."
+        return {"required": {"image": (input_image_names(), {"image_upload": True, "tooltip": tooltip})}}
+
+    def load_image(self, image: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return load_image_file(current_context().input_dir / image)
+
+
+class SaveImage:
+    DESCRIPTION = "Saves images as PNG files in the output folder."
+    CATEGORY = "image"
+    RETURN_TYPES = ()
+    FUNCTION = "save_images"
+    OUTPUT_NODE = True
+    kind = "output"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "The images to save."}),
+                "filename_prefix": ("STRING", {
+                    "default": "ComfyUI",
+                    "tooltip": "Start of the file names; may include a sub-folder, e.g. 'edits/cat'.",
+                }),
+            },
+            "hidden": {"prompt": "PROMPT"},
+        }
+
+    def save_images(
+        self, images: torch.Tensor, filename_prefix: str = "ComfyUI", prompt: dict | None = None
+    ) -> dict:
+        return {"ui": {"images": save_png_batch(images, filename_prefix, self.kind, prompt)}}
+
+
+class PreviewImage(SaveImage):
+    DESCRIPTION = "Shows images; the headless runner writes them to the preview folder."
+    FUNCTION = "preview_images"
+    kind = "temp"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {
+            "required": {"images": ("IMAGE", {"tooltip": "The images to preview."})},
+            "hidden": {"prompt": "PROMPT"},
+        }
+
+    def preview_images(self, images: torch.Tensor, prompt: dict | None = None) -> dict:
+        return self.save_images(images, "ComfyUI_temp", prompt)
+
+
+class MaskToImage:
+    DESCRIPTION = "Shows a mask as a grey image."
+    CATEGORY = "mask"
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "mask_to_image"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"mask": ("MASK", {"tooltip": "The mask to show."})}}
+
+    def mask_to_image(self, mask: torch.Tensor):
+        mask = mask.reshape(-1, 1, *mask.shape[-2:]).float()
+        return (mask.movedim(1, -1).expand(-1, -1, -1, 3),)
+
+
+IO_NODE_CLASSES: dict[str, type] = {"LoadImage": LoadImage, "SaveImage": SaveImage, "PreviewImage": PreviewImage,
+                                    "MaskToImage": MaskToImage}

@@ -1,0 +1,95 @@
+"""Saving and loading models and adapters, and the errors for bad files."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from unpaired_edit.core.adapters import add_lora, load_adapter, save_adapter
+from unpaired_edit.core.errors import EditError
+from unpaired_edit.core.model_files import load_model, read_metadata, save_model
+from unpaired_edit.core.models.tiny import tiny_flow, tiny_ip2p
+
+
+def _predict(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x, src = torch.randn(1, 4, 8, 8, generator=g), torch.randn(1, 4, 8, 8, generator=g)
+    with torch.no_grad():
+        return model.predict(x, torch.tensor([0.4]), model.encode_text(["make it red"]), src)
+
+
+@pytest.mark.parametrize("build", [tiny_ip2p, lambda: tiny_flow(source_mode="same")], ids=["ip2p", "flow"])
+def test_single_file_round_trip(tmp_path, build):
+    model = build()
+    path = save_model(model, tmp_path / "model.safetensors")
+    meta = read_metadata(path, "test")
+    assert meta["kind"] == "model" and meta["info"]["family"] == model.family
+    assert meta["info"]["base_hash"] == model.base_hash()
+    loaded = load_model(path)
+    assert type(loaded) is type(model) and loaded.info == model.info.__class__.from_dict(meta["info"])
+    assert torch.equal(_predict(loaded), _predict(model))
+    assert loaded.base_hash() == model.base_hash()
+    assert not list(tmp_path.glob(".*tmp"))  # the atomic write left nothing behind
+
+
+def test_diffusers_folder_loads(tmp_path):
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    model = tiny_ip2p()
+    pipe = StableDiffusionInstructPix2PixPipeline(vae=model.vae, text_encoder=model.text_encoder,
+                                                  tokenizer=model.tokenizer, unet=model.unet,
+                                                  scheduler=model.scheduler, safety_checker=None,
+                                                  feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(tmp_path / "ip2p")
+    loaded = load_model(tmp_path / "ip2p")
+    assert loaded.family == "ip2p" and loaded.info.name == "ip2p" and loaded.info.steps == 20
+    assert torch.allclose(_predict(loaded), _predict(model), atol=1e-6)
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(EditError, match="does not exist"):
+        load_model(tmp_path / "nope.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(EditError, match="not a readable safetensors file.*Fix:"):
+        load_model(bad)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(save_model(tiny_ip2p(), tmp_path / "ok.safetensors").read_bytes()[:5000])
+    with pytest.raises(EditError, match="Fix:"):
+        load_model(truncated)
+    pickled = tmp_path / "model.ckpt"
+    pickled.write_bytes(b"whatever")
+    with pytest.raises(EditError, match="pickle"):
+        load_model(pickled)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, foreign)
+    with pytest.raises(EditError, match="not an Unpaired Edit model"):
+        load_model(foreign)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(EditError, match="model_index.json"):
+        load_model(tmp_path / "folder")
+
+
+def test_adapter_round_trip_and_wrong_base(tmp_path):
+    model = tiny_ip2p(seed=0)
+    add_lora(model, "edit", rank=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    assert torch.equal(_predict(model), _predict(tiny_ip2p(seed=0)))  # a fresh LoRA changes nothing
+    with torch.no_grad():
+        for name, p in model.unet.named_parameters():
+            if "lora_B" in name:
+                p.normal_(std=0.05)
+    path = save_adapter(model, "edit", tmp_path / "edit.safetensors")
+    fresh = tiny_ip2p(seed=0)
+    load_adapter(fresh, path)
+    assert torch.allclose(_predict(fresh), _predict(model), atol=1e-6)
+    assert (_predict(fresh) - _predict(tiny_ip2p(seed=0))).abs().max() > 1e-4
+
+    other = tiny_ip2p(seed=5)
+    with pytest.raises(EditError, match="trained on base.*Fix: Load the adapter onto the base"):
+        load_adapter(other, path)
+    with pytest.raises(EditError, match="ip2p"):
+        load_adapter(tiny_flow(), path)
+    with pytest.raises(EditError, match="adapter"):
+        load_model(path)
+    assert json.loads(json.dumps(read_metadata(path, "t")))["lora"]["r"] == 4

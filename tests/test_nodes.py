@@ -1,0 +1,159 @@
+"""The nodes as ComfyUI calls them, on real tiny models, including every kind of bad input."""
+
+import pytest
+import torch
+
+from unpaired_edit import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from unpaired_edit.core.adapters import add_lora, save_adapter
+from unpaired_edit.core.errors import EditError
+from unpaired_edit.core.model_files import save_model
+from unpaired_edit.core.models.tiny import tiny_ip2p
+from unpaired_edit.nodes.edit import CycleEdit, EditImage
+from unpaired_edit.nodes.loaders import BUILTIN, LoadEditModel
+
+TINY_IP2P, TINY_FLOW = list(BUILTIN)
+FAST = dict(steps=3, guidance=0.0, image_guidance=0.0, seed=1)
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNPAIRED_EDIT_MODELS_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def ip2p():
+    return LoadEditModel().load(TINY_IP2P)[0]
+
+
+def _image(b=1, h=32, w=32, c=3):
+    return torch.rand(b, h, w, c, generator=torch.Generator().manual_seed(0))
+
+
+def test_registry_ids_tooltips_and_categories():
+    assert set(NODE_CLASS_MAPPINGS) == set(NODE_DISPLAY_NAME_MAPPINGS)
+    for node_id, cls in NODE_CLASS_MAPPINGS.items():
+        assert node_id.startswith("UnpairedEdit_")
+        assert cls.CATEGORY.startswith("unpaired_edit/")
+        assert callable(getattr(cls(), cls.FUNCTION))
+        spec = cls.INPUT_TYPES()
+        for section in ("required", "optional"):
+            for name, (kind, opts) in spec.get(section, {}).items():
+                assert opts.get("tooltip"), f"{node_id}.{name} has no tooltip"
+
+
+def test_loader_lists_and_loads_files(models_dir):
+    save_model(tiny_ip2p(), models_dir / "checkpoints" / "mine.safetensors")
+    choices = LoadEditModel.INPUT_TYPES()["required"]["model_name"][0]
+    assert "checkpoints/mine.safetensors" in choices and TINY_IP2P in choices
+    model = LoadEditModel().load("checkpoints/mine.safetensors")[0]
+    assert model.family == "ip2p"
+
+
+def test_loader_errors_name_node_input_and_fix(models_dir):
+    with pytest.raises(EditError, match=r"\[Load Edit Model › model_name\].*not found.*Fix:"):
+        LoadEditModel().load("checkpoints/missing.safetensors")
+    (models_dir / "checkpoints").mkdir()
+    (models_dir / "checkpoints" / "broken.safetensors").write_bytes(b"garbage" * 10)
+    with pytest.raises(EditError, match=r"\[Load Edit Model › model_name\].*not a readable safetensors"):
+        LoadEditModel().load("checkpoints/broken.safetensors")
+
+
+def test_adapter_for_another_base_is_refused(models_dir):
+    other = tiny_ip2p(seed=9)
+    add_lora(other, "x", rank=2, target_modules=["to_q"])
+    save_adapter(other, "x", models_dir / "loras" / "other.safetensors")
+    with pytest.raises(EditError, match=r"\[Load Edit Model › adapter\].*trained on base"):
+        LoadEditModel().load(TINY_IP2P, adapter="other.safetensors")
+
+
+def test_edit_image_keeps_size_and_is_seeded(ip2p):
+    image = _image()
+    a = EditImage().edit(ip2p, image, "make it red", **FAST)[0]
+    b = EditImage().edit(ip2p, image, "make it red", **FAST)[0]
+    assert a.shape == image.shape and a.dtype == torch.float32 and 0 <= a.min() and a.max() <= 1
+    assert torch.equal(a, b)
+    assert not torch.equal(a, EditImage().edit(ip2p, image, "make it red", **{**FAST, "seed": 2})[0])
+
+
+def test_sides_not_a_multiple_of_the_factor_are_handled(ip2p):
+    image = _image(h=29, w=35)
+    out = EditImage().edit(ip2p, image, "make it red", **FAST)[0]
+    assert out.shape == image.shape
+
+
+@pytest.mark.parametrize("channels", [1, 2, 4])
+def test_grey_and_alpha_inputs_are_converted(ip2p, channels):
+    image = _image(c=channels)
+    out = EditImage().edit(ip2p, image, "make it red", **FAST)[0]
+    assert out.shape == (1, 32, 32, 3)
+
+
+def test_batch_of_images(ip2p):
+    images = _image(b=3)
+    out = EditImage().edit(ip2p, images, "make it red", **FAST)[0]
+    assert out.shape == images.shape
+    assert not torch.equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("text", ["", "   \n"])
+def test_empty_instruction(ip2p, text):
+    with pytest.raises(EditError, match=r"\[Edit Image › instruction\] The instruction is empty.*Fix:"):
+        EditImage().edit(ip2p, _image(), text, **FAST)
+
+
+def test_bad_image_and_model_inputs(ip2p):
+    with pytest.raises(EditError, match=r"\[Edit Image › image\].*5 channels"):
+        EditImage().edit(ip2p, _image(c=5), "make it red", **FAST)
+    with pytest.raises(EditError, match=r"\[Edit Image › edit_model\]"):
+        EditImage().edit("not a model", _image(), "make it red", **FAST)
+
+
+def test_input_tensor_is_left_untouched(ip2p):
+    image = _image()
+    before = image.clone()
+    CycleEdit().cycle(ip2p, image, "add a red circle", **FAST)
+    assert torch.equal(image, before)
+
+
+def test_cycle_edit_outputs(ip2p):
+    image = _image(b=2, h=30, w=34)
+    edited, rec, error, score = CycleEdit().cycle(ip2p, image, "add a red circle", **FAST)
+    assert edited.shape == rec.shape == image.shape
+    assert error.shape == (2, 30, 34) and 0 <= error.min() and error.max() <= 1
+    assert isinstance(score, float) and abs(score - (1 - error.mean().item())) < 1e-5
+
+
+def test_cycle_edit_needs_a_reverse_it_can_find(ip2p):
+    with pytest.raises(EditError, match=r"\[Cycle Edit › reverse_instruction\].*Cannot invert"):
+        CycleEdit().cycle(ip2p, _image(), "make it look nicer", **FAST)
+    # the user's reverse instruction always wins
+    CycleEdit().cycle(ip2p, _image(), "make it look nicer", **FAST, reverse_instruction="make it look plain")
+
+
+def test_cycle_encodes_source_and_text_once(ip2p, monkeypatch):
+    """Forward source, forward result and the three prompts are each encoded exactly once."""
+    calls = {"vae": 0, "text": []}
+    real_encode = ip2p.vae.encode
+    monkeypatch.setattr(ip2p.vae, "encode", lambda x: calls.__setitem__("vae", calls["vae"] + 1) or real_encode(x))
+    ip2p.text_cache.clear()
+    seen = []
+    hooks = [ip2p.unet.register_forward_pre_hook(lambda m, args, kw: seen.append(kw["encoder_hidden_states"]),
+                                                 with_kwargs=True),
+             ip2p.text_encoder.register_forward_pre_hook(lambda m, args: calls["text"].append(args[0].shape[0]))]
+    try:
+        CycleEdit().cycle(ip2p, _image(), "add a red circle", **FAST)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert calls["vae"] == 2  # the source, then the forward result as the reverse pass's source
+    assert calls["text"] == [3]  # forward, reverse and empty prompt in one batched call
+    assert len(seen) == 2 * FAST["steps"]  # one UNet call per step: the guidance branches are batched
+    # Every step of a pass reuses the very same text tensor (no re-encoding, no copies).
+    assert all(s.data_ptr() == seen[0].data_ptr() for s in seen[: FAST["steps"]])
+
+
+def test_flow_model_runs_through_the_nodes():
+    flow = LoadEditModel().load(TINY_FLOW)[0]
+    out = EditImage().edit(flow, _image(h=30, w=30), "add a red square", **FAST)[0]
+    assert out.shape == (1, 30, 30, 3)
