@@ -1,9 +1,9 @@
 """Speed of our ip2p edit against diffusers' StableDiffusionInstructPix2PixPipeline, and of a
 cycle edit against a single edit, on the same mid-size random model in one process.
 
-    python benchmarks/ip2p_speed.py [--size 256] [--steps 20] [--repeats 3]
+    python benchmarks/ip2p_speed.py [--size 256] [--steps 20] [--rounds 5]
 
-Prints seconds per run (median) and the ratios; goals: ours/diffusers <= 1.0, cycle/edit <= 2.0.
+Prints seconds per run (median over interleaved rounds) and the ratios; goals: ours/diffusers <= 1.0, cycle/edit <= 2.0.
 """
 
 from __future__ import annotations
@@ -23,21 +23,24 @@ from unpaired_edit.core.models.tiny import tiny_ip2p  # noqa: E402
 from unpaired_edit.core.samplers import EditSettings  # noqa: E402
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: first-call allocations and kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median_seconds(fns, rounds: int) -> list[float]:
+    """Median time of each function, run in interleaved rounds so drift hits all alike."""
+    for fn in fns:
+        fn()  # warm-up: first-call allocations and kernel selection
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, bucket in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return [statistics.median(bucket) for bucket in times]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--width", type=int, default=64, help="UNet base channels")
     args = parser.parse_args()
 
@@ -64,7 +67,7 @@ def main() -> None:
         model.text_cache.clear()
         cycle_edit(model, image * 2 - 1, prompt, None, settings)
 
-    t_ref, t_ours, t_cycle = (median_seconds(f, args.repeats) for f in (reference, ours, cycle))
+    t_ref, t_ours, t_cycle = median_seconds([reference, ours, cycle], args.rounds)
     print(f"model: UNet {params:.1f} M parameters, {args.size}x{args.size}, {args.steps} steps, "
           f"torch threads {torch.get_num_threads()}")
     print(f"diffusers pipeline : {t_ref:.3f} s")

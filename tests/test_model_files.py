@@ -93,3 +93,23 @@ def test_adapter_round_trip_and_wrong_base(tmp_path):
     with pytest.raises(EditError, match="adapter"):
         load_model(path)
     assert json.loads(json.dumps(read_metadata(path, "t")))["lora"]["r"] == 4
+
+
+def test_flux_kontext_folder_loads(tmp_path):
+    from diffusers import FluxKontextPipeline
+
+    model = tiny_flow()
+    FluxKontextPipeline(scheduler=model.scheduler, vae=model.vae, text_encoder=model.text_encoder,
+                        tokenizer=model.tokenizer, text_encoder_2=model.text_encoder_2,
+                        tokenizer_2=model.tokenizer_2, transformer=model.transformer).save_pretrained(tmp_path / "kontext")
+    (tmp_path / "kontext" / "unpaired_edit.json").write_text(json.dumps(model.info.to_dict()))
+    loaded = load_model(tmp_path / "kontext")
+    assert loaded.family == "flow" and loaded.source_mode == "offset" and loaded.info == model.info
+    assert torch.allclose(_predict(loaded), _predict(model), atol=1e-6)
+
+
+def test_folder_of_another_pipeline_is_refused(tmp_path):
+    (tmp_path / "sd").mkdir()
+    (tmp_path / "sd" / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    with pytest.raises(EditError, match="StableDiffusionPipeline.*not an edit model.*Fix: Use one of"):
+        load_model(tmp_path / "sd")

@@ -1,0 +1,111 @@
+"""The pack inside a real ComfyUI server on loopback.
+
+Skipped unless UNPAIRED_EDIT_COMFYUI points at a ComfyUI checkout (and, if ComfyUI needs
+another interpreter than this one, UNPAIRED_EDIT_COMFYUI_PYTHON at its python). The server
+runs with a temporary --base-directory whose custom_nodes/ links to this repository.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from unpaired_edit import NODE_CLASS_MAPPINGS
+from unpaired_edit.runner import load_workflow
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
+COMFYUI = os.environ.get("UNPAIRED_EDIT_COMFYUI")
+pytestmark = pytest.mark.skipif(not COMFYUI, reason="set UNPAIRED_EDIT_COMFYUI to a ComfyUI checkout to run")
+PACK = "unpaired-edit"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _post(url: str, body: dict):
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("comfy")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / PACK).symlink_to(REPO, target_is_directory=True)
+    shutil.copytree(REPO / "workflows" / "input", base / "input")
+    port = _free_port()
+    log = open(base / "server.log", "w")
+    python = os.environ.get("UNPAIRED_EDIT_COMFYUI_PYTHON", sys.executable)
+    proc = subprocess.Popen([python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+                             "--base-directory", str(base)], cwd=COMFYUI, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(180):  # start-up takes ~10 s on 2 cores; give up after 3 minutes
+            if proc.poll() is not None:
+                pytest.fail(f"ComfyUI exited at start-up:\n{(base / 'server.log').read_text()[-3000:]}")
+            try:
+                _get(f"{url}/system_stats")
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("ComfyUI did not answer within 3 minutes")
+        yield url, base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_pack_imports_and_nodes_are_listed(server):
+    url, base = server
+    info = _get(f"{url}/object_info")
+    for node_id, cls in NODE_CLASS_MAPPINGS.items():
+        assert node_id in info, f"{node_id} missing from /object_info"
+        assert info[node_id]["python_module"] == f"custom_nodes.{PACK}"
+        assert info[node_id]["category"] == cls.CATEGORY
+    ours = [line for line in (base / "server.log").read_text().splitlines() if f"custom_nodes/{PACK}" in line]
+    assert ours, "the import-times table does not list the pack"
+    assert not [line for line in ours if "IMPORT FAILED" in line or "Cannot import" in line], ours
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_runs_through_post_prompt(server, path):
+    url, base = server
+    api = load_workflow(path)
+    for node in api.values():
+        if "steps" in node["inputs"]:
+            node["inputs"]["steps"] = 2
+    prompt_id = _post(f"{url}/prompt", {"prompt": api, "client_id": uuid.uuid4().hex})["prompt_id"]
+    for _ in range(300):  # bounded: 5 minutes at most
+        history = _get(f"{url}/history/{prompt_id}").get(prompt_id)
+        if history and history["status"].get("completed") is not None:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"{path.name} did not finish")
+    assert history["status"]["status_str"] == "success", json.dumps(history["status"])[:3000]
+    saved = [img for out in history["outputs"].values() for img in out.get("images", [])]
+    expected = sum(node["class_type"] == "SaveImage" for node in api.values())
+    assert len(saved) == expected
+    for img in saved:
+        assert (base / "output" / img["subfolder"] / img["filename"]).is_file()
