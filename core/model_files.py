@@ -3,7 +3,8 @@
 Our files are safetensors with one JSON document in the header under ``unpaired_edit``:
 ``{"format_version", "kind": "model" | "adapter", "info": ModelInfo, ...}``. A model file holds
 every component (keys prefixed ``<component>.``) plus the configs, tokenizers and scheduler
-needed to rebuild it offline. Diffusers folders load too. Nothing is ever unpickled.
+needed to rebuild it offline. Diffusers folders and original-layout InstructPix2Pix
+checkpoints load too. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
-from transformers import PreTrainedTokenizerFast
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from .errors import EditError
+from .ldm_checkpoints import is_ldm_ip2p, load_ldm_ip2p
 from .models import FAMILIES, EditModel, ModelInfo
 
 FORMAT_VERSION = 1
@@ -54,15 +56,16 @@ def read_metadata(path: str | Path, where: str) -> dict:
         raise EditError(where, f"'{path.name}' has damaged Unpaired Edit metadata.", "Re-export the file.") from None
 
 
-def load_model(path: str | Path, where: str = "Load Edit Model") -> EditModel:
-    """Load a diffusers folder or one of our single-file models onto the CPU in float32."""
+def load_model(path: str | Path, where: str = "Load Edit Model", clip_tokenizer: Path | None = None) -> EditModel:
+    """Load a diffusers folder, one of our single-file models, or an original-layout
+    InstructPix2Pix checkpoint (which needs ``clip_tokenizer``, a CLIP tokenizer folder),
+    onto the CPU in float32."""
     path = _existing(path, where)
     if path.is_dir():
         return _load_diffusers_folder(path, where)
     meta = read_metadata(path, where)
     if not meta:
-        raise EditError(where, f"'{path.name}' is not an Unpaired Edit model (no '{META_KEY}' metadata).",
-                        "Pick a file saved by this pack, or put the model as a diffusers folder in models/diffusers.")
+        return _load_original_layout(path, where, clip_tokenizer)
     if meta.get("kind") != "model":
         raise EditError(where, f"'{path.name}' is an {meta.get('kind', 'unknown')} file, not a model.",
                         "Load it through the `adapter` input instead.")
@@ -91,6 +94,24 @@ def _load_single_file(path: Path, meta: dict, where: str) -> EditModel:
         parts[name] = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(spec["json"]), **spec["options"])
     parts["scheduler"] = _build(meta["scheduler"]["class"], meta["scheduler"]["config"])
     return _wrap(info, parts, where)
+
+
+def _load_original_layout(path: Path, where: str, clip_tokenizer: Path | None) -> EditModel:
+    with safe_open(str(path), "pt") as f:
+        keys = set(f.keys())
+    if not is_ldm_ip2p(keys):
+        raise EditError(where, f"'{path.name}' is neither an Unpaired Edit model nor an original-layout "
+                        "InstructPix2Pix checkpoint.",
+                        "Pick an edit model, or put the model as a diffusers folder in models/diffusers.")
+    if clip_tokenizer is None or not Path(clip_tokenizer).is_dir():
+        raise EditError(where, f"'{path.name}' carries no tokenizer, and no CLIP tokenizer folder was found.",
+                        "Load it inside ComfyUI (which ships CLIP's tokenizer), or use its diffusers folder.")
+    tokenizer = AutoTokenizer.from_pretrained(str(clip_tokenizer), local_files_only=True)
+    try:
+        return load_ldm_ip2p(_read_tensors(path, where), tokenizer, name=path.stem)
+    except (RuntimeError, KeyError, StopIteration, IndexError) as err:
+        raise EditError(where, f"'{path.name}' looks like an InstructPix2Pix checkpoint but could not be "
+                        f"converted ({str(err)[:200]}).", "Use the model's diffusers folder instead.") from None
 
 
 def _load_diffusers_folder(folder: Path, where: str) -> EditModel:

@@ -63,6 +63,15 @@ def full_path(kind: str, name: str) -> Path | None:
     return None
 
 
+def clip_tokenizer_dir() -> Path | None:
+    """CLIP's tokenizer files, which original-layout SD checkpoints lack: ComfyUI ships them;
+    without ComfyUI, models/tokenizers/clip may hold them."""
+    if IN_COMFY:
+        return Path(comfy.utils.__file__).parent / "sd1_tokenizer"
+    local = _local_models_dir() / "tokenizers" / "clip"
+    return local if local.is_dir() else None
+
+
 def compute_device() -> torch.device:
     return mm.get_torch_device() if IN_COMFY else torch.device("cpu")
 

@@ -31,7 +31,7 @@ def open_model(choice: str, where: str) -> EditModel:
         raise EditError(where, f"'{choice}' was not found in the models folders.",
                         "Put the model in models/diffusers, models/checkpoints or models/diffusion_models "
                         "and refresh (press R in ComfyUI).")
-    return load_model(path, where)
+    return load_model(path, where, clip_tokenizer=host.clip_tokenizer_dir())
 
 
 class LoadEditModel:
@@ -49,8 +49,9 @@ class LoadEditModel:
         return {
             "required": {
                 "model_name": (model_choices(), {"tooltip": "A diffusers folder from models/diffusers, or a "
-                               "single .safetensors saved by Unpaired Edit from models/checkpoints or "
-                               "models/diffusion_models. The builtin/ entries are random tiny models for testing."}),
+                               ".safetensors from models/checkpoints or models/diffusion_models: one saved by "
+                               "Unpaired Edit, or an original InstructPix2Pix checkpoint. The builtin/ entries "
+                               "are random tiny models for testing."}),
             },
             "optional": {
                 "adapter": ([NO_ADAPTER] + host.list_files("loras"), {"default": NO_ADAPTER,

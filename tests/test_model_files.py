@@ -64,7 +64,7 @@ def test_missing_and_corrupt_files(tmp_path):
         load_model(pickled)
     foreign = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(2)}, foreign)
-    with pytest.raises(EditError, match="not an Unpaired Edit model"):
+    with pytest.raises(EditError, match="neither an Unpaired Edit model"):
         load_model(foreign)
     (tmp_path / "folder").mkdir()
     with pytest.raises(EditError, match="model_index.json"):
