@@ -128,5 +128,8 @@ class CycleEdit:
         hooks = Hooks(progress=host.progress(2 * settings.steps), should_stop=host.should_stop)
         with on_device(model):
             result = cycle_edit(model, pixels, instruction, reverse_instruction, settings, hooks)
-        return (pixels_to_comfy(result.edited), pixels_to_comfy(result.reconstruction),
-                result.error.float().clamp(0, 1), result.score)
+        outputs = (pixels_to_comfy(result.edited), pixels_to_comfy(result.reconstruction),
+                   result.error.float().clamp(0, 1), result.score)
+        # The front-end extension (web/cycle_score.js) shows these on the node.
+        ui = {"cycle_score": [result.score], "reverse_instruction": [result.reverse_instruction]}
+        return {"ui": ui, "result": outputs}

@@ -83,6 +83,7 @@ def test_pack_imports_and_nodes_are_listed(server):
         assert node_id in info, f"{node_id} missing from /object_info"
         assert info[node_id]["python_module"] == f"custom_nodes.{PACK}"
         assert info[node_id]["category"] == cls.CATEGORY
+    assert f"/extensions/{PACK}/cycle_score.js" in _get(f"{url}/extensions")
     ours = [line for line in (base / "server.log").read_text().splitlines() if f"custom_nodes/{PACK}" in line]
     assert ours, "the import-times table does not list the pack"
     assert not [line for line in ours if "IMPORT FAILED" in line or "Cannot import" in line], ours
@@ -109,3 +110,7 @@ def test_workflow_runs_through_post_prompt(server, path):
     assert len(saved) == expected
     for img in saved:
         assert (base / "output" / img["subfolder"] / img["filename"]).is_file()
+    for node_id, node in api.items():  # what web/cycle_score.js shows on the node
+        if node["class_type"] == "UnpairedEdit_CycleEdit":
+            score = history["outputs"][node_id]["cycle_score"][0]
+            assert 0.0 <= score <= 1.0

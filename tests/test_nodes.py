@@ -118,7 +118,9 @@ def test_input_tensor_is_left_untouched(ip2p):
 
 def test_cycle_edit_outputs(ip2p):
     image = _image(b=2, h=30, w=34)
-    edited, rec, error, score = CycleEdit().cycle(ip2p, image, "add a red circle", **FAST)
+    returned = CycleEdit().cycle(ip2p, image, "add a red circle", **FAST)
+    edited, rec, error, score = returned["result"]
+    assert returned["ui"] == {"cycle_score": [score], "reverse_instruction": ["remove the red circle"]}
     assert edited.shape == rec.shape == image.shape
     assert error.shape == (2, 30, 34) and 0 <= error.min() and error.max() <= 1
     assert isinstance(score, float) and abs(score - (1 - error.mean().item())) < 1e-5
