@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -53,12 +53,11 @@ def cycle_edit(model: EditModel, pixels: torch.Tensor, instruction: str, reverse
     except NotInvertible as err:
         raise EditError(f"{where} › reverse_instruction", str(err),
                         "Type the reverse instruction in `reverse_instruction`.") from None
-    hooks = hooks or Hooks()
-    hooks.total = 2 * settings.steps
+    hooks = replace(hooks or Hooks(), offset=0, total=2 * settings.steps)  # one bar over both passes
     padded, fit = fit_to_multiple(pixels.to(model.device, model.dtype), model.factor)
     forward_text, reverse_text, uncond = model.encode_text([instruction, reverse, ""]).rows()
     edited = model.decode(sample(model, model.encode_source(padded), forward_text, uncond, settings, hooks)).clamp(-1, 1)
-    hooks.offset = settings.steps
+    hooks = replace(hooks, offset=settings.steps)
     reconstruction = model.decode(sample(model, model.encode_source(edited), reverse_text, uncond, settings, hooks))
     edited, reconstruction = fit.undo(edited).float().clamp(-1, 1), fit.undo(reconstruction).float().clamp(-1, 1)
     error = ((reconstruction - pixels.to(reconstruction)).abs() / 2).mean(dim=1)

@@ -6,6 +6,7 @@ branches into one model call per step.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -90,8 +91,6 @@ def sample_ip2p(model: Ip2pModel, source: torch.Tensor, text: TextCond, negative
 
 
 def _step_params(scheduler) -> set[str]:
-    import inspect
-
     return set(inspect.signature(scheduler.step).parameters)
 
 

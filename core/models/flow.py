@@ -118,7 +118,7 @@ class FlowModel(EditModel):
             tokens = torch.cat([tokens, pack(source)], dim=1)
             ids = torch.cat([ids, position_ids(sh, sw, frame, x_t.device, x_t.dtype)])
         if self.guidance_embedded:
-            g = 3.5 if guidance is None else guidance
+            g = self.info.guidance if guidance is None else guidance
             guidance = torch.as_tensor(g, device=x_t.device, dtype=torch.float32).reshape(-1).expand(b)
         else:
             guidance = None
