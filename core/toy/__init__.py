@@ -1,0 +1,1 @@
+"""The synthetic toy world: scenes, rendering, edits, the oracle and data sets."""

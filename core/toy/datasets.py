@@ -1,0 +1,66 @@
+"""The toy world's data sets. Item ``i`` of a data set is the same for every run with the same
+seed, training splits never contain a held-out scene, and nothing is stored on disk."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from torch.utils.data import Dataset
+
+from .edits import KINDS, Edit, edit_region, held_out_edits, sample_edit
+from .render import render
+from .world import caption, sample_split
+
+
+class _Toy(Dataset):
+    def __init__(self, size: int = 16, length: int = 100_000, seed: int = 0, split: str = "train") -> None:
+        if split not in ("train", "heldout"):
+            raise ValueError(f"split must be 'train' or 'heldout', not {split!r}.")
+        self.size, self.length, self.seed, self.split = size, length, seed, split
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _rng(self, index: int) -> random.Random:
+        return random.Random(f"{self.seed}:{index}")
+
+
+class CaptionDataset(_Toy):
+    """(image [3,S,S] in -1..1, caption): what a text-to-image base learns from."""
+
+    def __getitem__(self, index: int) -> dict:
+        scene = sample_split(self._rng(index), held_out=self.split == "heldout")
+        return {"image": render(scene, self.size), "caption": caption(scene)}
+
+
+class EditDataset(_Toy):
+    """Source images with an instruction, its reverse and both captions, but no edited
+    image: the data unpaired methods learn from. ``with_target=True`` adds the true edit,
+    for the supervised baseline and for evaluation only."""
+
+    def __init__(self, *args, with_target: bool = False, kinds: tuple[str, ...] = KINDS, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.with_target, self.kinds = with_target, kinds
+        self._held = held_out_edits(self.length, self.seed, kinds) if self.split == "heldout" else None
+
+    def edit(self, index: int) -> Edit:
+        if self._held is not None:
+            return self._held[index]
+        rng = self._rng(index)
+        return sample_edit(rng, sample_split(rng, held_out=False), self.kinds)
+
+    def __getitem__(self, index: int) -> dict:
+        edit = self.edit(index)
+        item = {"source": render(edit.source, self.size), "instruction": edit.instruction, "reverse": edit.reverse,
+                "source_caption": edit.source_caption, "target_caption": edit.target_caption, "kind": edit.kind}
+        if self.with_target:
+            item["target"] = render(edit.target, self.size)
+            item["mask"] = edit_region(edit, self.size)
+        return item
+
+
+def stack(items: list[dict]) -> dict:
+    """A DataLoader collate: tensors stacked, strings kept as lists."""
+    return {k: torch.stack([i[k] for i in items]) if torch.is_tensor(items[0][k]) else [i[k] for i in items]
+            for k in items[0]}

@@ -1,0 +1,131 @@
+"""The toy world: deterministic scenes and edits, exact reverse instructions, a fair oracle."""
+
+import random
+from dataclasses import replace
+
+import pytest
+import torch
+
+from unpaired_edit.core.toy.datasets import CaptionDataset, EditDataset, stack
+from unpaired_edit.core.toy.edits import KINDS, applicable, edit_region, held_out_edits, interpret, make_edit
+from unpaired_edit.core.toy.oracle import caption_correct, classify, score_edit, summarize
+from unpaired_edit.core.toy.render import object_mask, render
+from unpaired_edit.core.toy.world import (COLOURS, SIZES, Obj, Scene, caption, clip, sample_scene, sample_split,
+                                          vocabulary)
+
+
+def _edits(kind, n=25, seed=0):
+    rng, out = random.Random(seed), []
+    while len(out) < n:
+        scene = sample_scene(rng)
+        if applicable(kind, scene):
+            out.append(make_edit(kind, scene, rng))
+    return out
+
+
+def test_same_seed_same_world_other_seed_other_world():
+    a, b = EditDataset(size=16, seed=3, with_target=True), EditDataset(size=16, seed=3, with_target=True)
+    for i in range(20):
+        x, y = a[i], b[i]
+        assert x["instruction"] == y["instruction"] and torch.equal(x["source"], y["source"])
+        assert torch.equal(x["target"], y["target"])
+    other = EditDataset(size=16, seed=4)
+    assert [a[i]["instruction"] for i in range(20)] != [other[i]["instruction"] for i in range(20)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_edit_kind_round_trips(kind):
+    for edit in _edits(kind):
+        assert edit.target != edit.source
+        assert interpret(edit.source, edit.instruction) == edit.target  # the instruction says what it does
+        assert interpret(edit.target, edit.reverse) == edit.source  # and the reverse undoes it
+        assert torch.equal(render(interpret(edit.target, edit.reverse), 16), render(edit.source, 16))
+
+
+def test_instructions_vary_and_use_the_vocabulary():
+    edits = [e for kind in KINDS for e in _edits(kind, 40)]
+    words = set(vocabulary())
+    for edit in edits:
+        for text in (edit.instruction, edit.reverse, edit.source_caption, edit.target_caption):
+            assert set(text.split()) <= words, text
+    colour_phrasings = {e.instruction.split()[0] for e in _edits("colour", 40)}
+    assert len(colour_phrasings) >= 3
+
+
+def test_renderer_any_size_and_anti_aliased():
+    scene = Scene((Obj("circle", "red", "large", "center"),), "grey")
+    for size in (16, 32, 64, 33):
+        image = render(scene, size)
+        assert image.shape == (3, size, size) and image.min() >= -1 and image.max() <= 1
+    mask = object_mask(scene.objects[0], 64)
+    assert ((mask > 0) & (mask < 1)).any()  # soft edges
+    assert abs(mask.mean().item() - 3.14159 * SIZES["large"] ** 2) < 0.01  # the circle's area
+
+
+def test_held_out_split_is_fixed_and_never_trained_on():
+    rng = random.Random(0)
+    scenes = [sample_scene(rng) for _ in range(3000)]
+    share = sum(s.held_out for s in scenes) / len(scenes)
+    assert 0.05 < share < 0.15
+    held_keys = {s.key for s in scenes if s.held_out}
+    train = CaptionDataset(size=8, seed=1)
+    captions = {train[i]["caption"] for i in range(300)}
+    assert len(captions) > 50
+    assert not captions & {caption(s) for s in scenes if s.key in held_keys}
+    edits = EditDataset(size=8, seed=1)
+    assert not any(edits.edit(i).source.held_out for i in range(300))
+    held = held_out_edits(70)
+    assert all(e.source.held_out for e in held)
+    assert [e.instruction for e in held] == [e.instruction for e in held_out_edits(70)]
+    assert {e.kind for e in held} == set(KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("size", [16, 32])
+def test_oracle_scores_the_truth_perfect_and_the_source_failed(kind, size):
+    for edit in _edits(kind, 10):
+        truth = score_edit(render(edit.target, size), edit)
+        assert truth == {"success": 1.0, "preservation": 0.0, "l1": 0.0, "l2": 0.0}
+        source = score_edit(render(edit.source, size), edit)
+        assert source["success"] == 0.0 and source["l1"] > 0
+        noisy = render(edit.target, size) + 0.1 * torch.randn(3, size, size, generator=torch.Generator().manual_seed(0))
+        assert score_edit(noisy, edit)["success"] == 1.0  # judged on pixels, not exact equality
+
+
+def test_oracle_catches_the_wrong_value_and_damage_outside_the_edit():
+    edit = next(e for e in _edits("colour", 20) if len(e.source.objects) == 2)
+    wrong = replace(edit.obj, colour=next(c for c in COLOURS if c not in {o.colour for o in edit.target.objects}))
+    assert score_edit(render(edit.target.replace_object(edit.obj, wrong), 16), edit)["success"] == 0.0
+    damaged = render(replace(edit.target, background="checked" if edit.target.background != "checked" else "sky"), 16)
+    scores = score_edit(damaged, edit)
+    assert scores["success"] == 1.0 and scores["preservation"] > 0.05
+
+
+def test_caption_accuracy():
+    rng = random.Random(5)
+    for _ in range(20):
+        scene = sample_scene(rng)
+        assert caption_correct(render(scene, 16), scene)["all"]
+    scene = Scene((Obj("square", "blue", "small", "left"),), "sand")
+    wrong = render(replace(scene, objects=(Obj("square", "blue", "small", "right"),)), 16)
+    result = caption_correct(wrong, scene)
+    assert not result["all"] and not result["blue square.position"] and result["background"]
+    assert classify(render(scene, 16), scene, "shape", scene.objects[0]) == "square"
+    assert caption(scene) == "a small blue square at the left on a sand background"
+
+
+def test_masks_clips_and_batches():
+    edit = _edits("move", 1)[0]
+    mask = edit_region(edit, 32)
+    assert mask.dtype == torch.bool and 0 < mask.float().mean() < 1
+    outside = ~mask
+    assert torch.equal(render(edit.source, 32)[:, outside], render(edit.target, 32)[:, outside])
+    frames = clip(edit.source, edit.source.objects[0], edit.target.objects[0].position, 5)
+    assert torch.allclose(render(frames[0], 32), render(edit.source, 32))
+    assert torch.allclose(render(frames[-1], 32), render(edit.target, 32), atol=1e-5)
+    assert len({render(f, 32).sum().item() for f in frames}) > 1
+    batch = stack([EditDataset(size=16, with_target=True)[i] for i in range(4)])
+    assert batch["source"].shape == (4, 3, 16, 16) and batch["mask"].shape == (4, 16, 16)
+    assert len(batch["instruction"]) == 4 and "target" not in EditDataset(size=16)[0]
+    table = summarize([("colour", {"success": 1.0}), ("shape", {"success": 0.0})])
+    assert table["all"] == {"success": 0.5, "n": 2}
