@@ -92,7 +92,8 @@ def _load_single_file(path: Path, meta: dict, where: str) -> EditModel:
         parts[name] = module.eval()
     for name, spec in meta["tokenizers"].items():
         parts[name] = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(spec["json"]), **spec["options"])
-    parts["scheduler"] = _build(meta["scheduler"]["class"], meta["scheduler"]["config"])
+    if "scheduler" in meta:
+        parts["scheduler"] = _build(meta["scheduler"]["class"], meta["scheduler"]["config"])
     return _wrap(info, parts, where)
 
 
@@ -166,8 +167,9 @@ def save_model(model: EditModel, path: str | Path) -> Path:
                   for name, tok in model.components().items() if name.startswith("tokenizer")}
     info = ModelInfo.from_dict({**model.info.to_dict(), "base_hash": model.info.base_hash or model.base_hash()})
     meta = {"format_version": FORMAT_VERSION, "kind": "model", "info": info.to_dict(), "modules": modules,
-            "tokenizers": tokenizers,
-            "scheduler": {"class": _class_path(model.scheduler), "config": dict(model.scheduler.config)}}
+            "tokenizers": tokenizers}
+    if "scheduler" in model.COMPONENTS:
+        meta["scheduler"] = {"class": _class_path(model.scheduler), "config": dict(model.scheduler.config)}
     return atomic_save(tensors, meta, path)
 
 

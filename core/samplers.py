@@ -16,6 +16,7 @@ import torch
 from .models.base import EditModel, TextCond
 from .models.flow import FlowModel
 from .models.ip2p import Ip2pModel
+from .models.toy import ToyModel
 
 Progress = Callable[[int, int, "torch.Tensor | None"], None]
 
@@ -132,4 +133,41 @@ def sample_flow(model: FlowModel, source: torch.Tensor, text: TextCond, negative
     return latents
 
 
-SAMPLERS = {"ip2p": sample_ip2p, "flow": sample_flow}
+@torch.no_grad()
+def sample_toy(model: ToyModel, source: torch.Tensor | None, text: TextCond, negative: TextCond,
+               settings: EditSettings, hooks: Hooks, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Euler on uniform times with up to three guidance branches, each only when its scale
+    asks for it: (text, source), (empty, source) and (empty, no source). ``source=None`` is
+    text-to-image sampling of ``shape``."""
+    like = source if source is not None else torch.zeros(shape, device=model.device, dtype=model.dtype)
+    b = like.shape[0]
+    image_guidance = settings.image_guidance if source is not None else 1.0
+    text_only = settings.guidance != 1.0 or image_guidance != 1.0
+    no_source = image_guidance != 1.0
+    src = torch.zeros_like(like) if source is None else source
+    conds, sources = [text.repeat_to(b)], [src]
+    if text_only:
+        conds, sources = conds + [negative.repeat_to(b)], sources + [src]
+    if no_source:
+        conds, sources = conds + [negative.repeat_to(b)], sources + [torch.zeros_like(src)]
+    cond, sources = TextCond.cat(conds), torch.cat(sources)
+    generator = torch.Generator("cpu").manual_seed(settings.seed)
+    x = initial_noise(like.shape, generator, like)
+    times = torch.linspace(1.0, 0.0, settings.steps + 1)
+    for i in range(settings.steps):
+        hooks.check()
+        t, t_next = times[i].item(), times[i + 1].item()
+        v = model.predict(torch.cat([x] * len(conds)), torch.tensor(t), cond, sources).chunk(len(conds))
+        if no_source:
+            v = v[2] + settings.guidance * (v[0] - v[1]) + image_guidance * (v[1] - v[2])
+        elif text_only:
+            v = v[1] + settings.guidance * (v[0] - v[1])
+        else:
+            v = v[0]
+        preview = x - t * v
+        x = x + (t_next - t) * v
+        hooks.step(i, settings.steps, preview)
+    return x
+
+
+SAMPLERS = {"ip2p": sample_ip2p, "flow": sample_flow, "toy": sample_toy}

@@ -3,7 +3,8 @@
 from .base import EditModel, ModelInfo, TextCond
 from .flow import FlowModel
 from .ip2p import Ip2pModel
+from .toy import ToyModel
 
-FAMILIES: dict[str, type[EditModel]] = {"ip2p": Ip2pModel, "flow": FlowModel}
+FAMILIES: dict[str, type[EditModel]] = {"ip2p": Ip2pModel, "flow": FlowModel, "toy": ToyModel}
 
-__all__ = ["EditModel", "FAMILIES", "FlowModel", "Ip2pModel", "ModelInfo", "TextCond"]
+__all__ = ["EditModel", "FAMILIES", "FlowModel", "Ip2pModel", "ModelInfo", "TextCond", "ToyModel"]

@@ -1,0 +1,90 @@
+"""The ``toy`` family: a small pixel-space flow-matching UNet for the synthetic toy world.
+
+Pixels are the latents (``encode_image`` and ``decode`` are the identity on -1..1), the
+source image is concatenated on channels, and the word-level text encoder is small enough
+to train jointly with the UNet on a CPU. The source channels of ``conv_in`` start at zero,
+so with ``source=None`` (zeros there) the model is exactly its text-to-image self.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from ..tokenizers import word_tokenizer
+from ..toy.world import vocabulary
+from .base import EditModel, ModelInfo, TextCond
+
+TEXT_LENGTH = 24  # the longest toy caption is 21 tokens with <bos> and <eos>
+TIME_SCALE = 1000.0  # the UNet's sinusoidal time embedding expects timesteps in 0..1000
+
+
+class ToyModel(EditModel):
+    family = "toy"
+    COMPONENTS = ("unet", "text_encoder", "tokenizer")
+
+    def __init__(self, unet, text_encoder, tokenizer, info: ModelInfo | None = None) -> None:
+        super().__init__(info or self.default_info())
+        self.unet, self.text_encoder, self.tokenizer = unet, text_encoder, tokenizer
+        self.denoiser = unet
+        if unet.config.in_channels != 2 * unet.config.out_channels:
+            raise ValueError("A toy UNet takes the noisy image and the source on channels "
+                             f"({2 * unet.config.out_channels}); this one takes {unet.config.in_channels}.")
+
+    @classmethod
+    def default_info(cls) -> ModelInfo:
+        # Measured on the prototype: text guidance hurts editing; 20 Euler steps suffice.
+        return ModelInfo(family=cls.family, steps=20, guidance=1.0, image_guidance=1.0)
+
+    @property
+    def factor(self) -> int:
+        return 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    def text_embeddings(self, prompts: list[str]) -> TextCond:
+        """Encode with gradients (the text encoder trains with the UNet); no cache."""
+        ids = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt").input_ids
+        return TextCond(self.text_encoder(ids.to(self.text_encoder.device))[0])
+
+    @torch.no_grad()
+    def _encode_text(self, prompts: list[str]) -> TextCond:
+        return self.text_embeddings(prompts)
+
+    def encode_image(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return pixels.to(self.device, self.dtype)
+
+    def encode_source(self, pixels: torch.Tensor) -> torch.Tensor:
+        return pixels.to(self.device, self.dtype)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents
+
+    def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
+                source: torch.Tensor | None = None) -> torch.Tensor:
+        b = x_t.shape[0]
+        source = torch.zeros_like(x_t) if source is None else source
+        timestep = torch.as_tensor(t, device=x_t.device, dtype=x_t.dtype).reshape(-1).expand(b) * TIME_SCALE
+        return self.unet(torch.cat([x_t, source], dim=1), timestep,
+                         encoder_hidden_states=text.repeat_to(b).embeds).sample
+
+
+def build_toy(seed: int = 0, channels: tuple[int, ...] = (16, 32, 64), text_width: int = 64) -> ToyModel:
+    """An untrained toy model ("T8" of DESIGN.md: ~1 M parameters, cross-attention only at the
+    lowest resolution and in the middle block, where it is cheap)."""
+    tokenizer = word_tokenizer(vocabulary(), max_length=TEXT_LENGTH)
+    torch.manual_seed(seed)
+    n = len(channels)
+    unet = UNet2DConditionModel(
+        sample_size=16, in_channels=6, out_channels=3, layers_per_block=1, block_out_channels=channels,
+        down_block_types=("DownBlock2D",) * (n - 1) + ("CrossAttnDownBlock2D",),
+        up_block_types=("CrossAttnUpBlock2D",) + ("UpBlock2D",) * (n - 1),
+        cross_attention_dim=text_width, attention_head_dim=8, norm_num_groups=8)
+    with torch.no_grad():
+        unet.conv_in.weight[:, 3:] = 0  # the source has no effect until editing is trained
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=text_width, intermediate_size=2 * text_width, num_hidden_layers=1,
+        num_attention_heads=4, max_position_embeddings=TEXT_LENGTH, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    info = ModelInfo.from_dict({**ToyModel.default_info().to_dict(), "name": "toy-untrained"})
+    return ToyModel(unet.eval(), text_encoder.eval(), tokenizer, info)

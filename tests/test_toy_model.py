@@ -1,0 +1,69 @@
+"""The toy family: its time convention, the exact text-to-image mode, sampling and files."""
+
+from dataclasses import replace
+
+import torch
+
+from unpaired_edit.core.conventions import add_noise, x0_from_velocity
+from unpaired_edit.core.editing import edit_pixels
+from unpaired_edit.core.model_files import load_model, save_model
+from unpaired_edit.core.models.toy import build_toy
+from unpaired_edit.core.samplers import EditSettings, Hooks, sample_toy
+from unpaired_edit.core.toy.render import render
+from unpaired_edit.core.toy.world import Obj, Scene, caption
+
+SCENE = Scene((Obj("circle", "red", "large", "center"),), "grey")
+
+
+def test_predict_is_a_velocity_in_the_flow_convention():
+    model = build_toy()
+    x0, eps, t = render(SCENE, 16)[None], torch.randn(1, 3, 16, 16), torch.tensor([0.3])
+    text = model.encode_text([caption(SCENE)])
+    with torch.no_grad():
+        v = model.predict(add_noise(x0, t, eps), t, text)
+        direct = model.unet(torch.cat([add_noise(x0, t, eps), torch.zeros_like(x0)], 1), t * 1000,
+                            encoder_hidden_states=text.embeds).sample
+    assert torch.equal(v, direct)
+    # a perfect model (v = eps - x0) gives x0 back
+    assert torch.allclose(x0_from_velocity(add_noise(x0, t, eps), t, eps - x0), x0, atol=1e-6)
+
+
+def test_untrained_source_channels_leave_text_to_image_exact():
+    model = build_toy()
+    x, t, text = torch.randn(2, 3, 16, 16), torch.tensor([0.5, 0.5]), model.encode_text(["make it red"])
+    with torch.no_grad():
+        assert torch.equal(model.predict(x, t, text, torch.randn(2, 3, 16, 16)), model.predict(x, t, text, None))
+        model.unet.conv_in.weight[:, 3:].normal_()
+        assert not torch.equal(model.predict(x, t, text, torch.randn(2, 3, 16, 16)), model.predict(x, t, text, None))
+
+
+def test_text_embeddings_carry_gradients_and_the_cache_does_not():
+    model = build_toy()
+    assert model.text_embeddings(["a red circle"]).embeds.requires_grad
+    assert not model.encode_text(["a red circle"]).embeds.requires_grad
+
+
+def test_edit_and_text_to_image_sampling_with_guidance_branches():
+    model = build_toy()
+    calls = []
+    hook = model.unet.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+    image = render(SCENE, 16)[None]
+    for guidance, image_guidance, branches in ((1.0, 1.0, 1), (3.0, 1.0, 2), (1.0, 1.5, 3), (2.0, 1.5, 3)):
+        calls.clear()
+        out = edit_pixels(model, image, "make the red circle blue", EditSettings(2, guidance, image_guidance, 0))
+        assert out.shape == image.shape and calls == [branches] * 2
+    calls.clear()
+    text, empty = model.encode_text([caption(SCENE), ""]).rows()
+    sample = sample_toy(model, None, text, empty, EditSettings(3, 4.0, 9.0, 0), Hooks(), shape=(2, 3, 16, 16))
+    hook.remove()
+    assert sample.shape == (2, 3, 16, 16) and calls == [2 * 2] * 3  # no source: image guidance means nothing
+
+
+def test_toy_file_round_trip(tmp_path):
+    model = build_toy(seed=3)
+    loaded = load_model(save_model(model, tmp_path / "toy.safetensors"))
+    assert loaded.family == "toy" and loaded.info == replace(model.info, base_hash=model.base_hash())
+    image = render(SCENE, 16)[None]
+    settings = EditSettings(3, 1.0, 1.0, 0)
+    assert torch.equal(edit_pixels(loaded, image, "make it blue", settings),
+                       edit_pixels(model, image, "make it blue", settings))
