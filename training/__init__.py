@@ -1,0 +1,1 @@
+"""Trainers for edit models: ``python -m unpaired_edit.training METHOD --config FILE.yaml``."""

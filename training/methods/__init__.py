@@ -1,0 +1,8 @@
+"""Training methods by name."""
+
+from .base import Method
+from .t2i import TextToImage
+
+METHODS: dict[str, type[Method]] = {m.name: m for m in (TextToImage,)}
+
+__all__ = ["METHODS", "Method"]

@@ -1,0 +1,49 @@
+"""What a training method gives the shared loop (training/loop.py)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ...core.model_files import load_model
+from ...core.models import EditModel
+from ...core.models.toy import build_toy
+from ..config import TrainConfig
+
+
+class Method:
+    """One training recipe. ``loss`` gets one ``torch.Generator`` per sample, seeded from the
+    run's seed and the sample's global index, so every random draw (noise, time, dropout) is
+    the same whatever the batch layout, number of processes or resume point."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type]
+
+    def __init__(self, config: TrainConfig, options) -> None:
+        self.config, self.options = config, options
+
+    def build_model(self) -> EditModel:
+        if self.config.model == "new":
+            return build_toy(self.config.seed)
+        return load_model(self.config.model, where=f"training config › model")
+
+    def trainable(self, model: EditModel) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def dataset(self) -> Dataset:
+        raise NotImplementedError
+
+    def loss(self, model: EditModel, batch: dict, rngs: list[torch.Generator]) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def validate(self, model: EditModel) -> tuple[torch.Tensor, dict[str, float]]:
+        """Pictures for a grid ([N,3,H,W] in -1..1) and metrics."""
+        raise NotImplementedError
+
+
+def per_sample(rngs: list[torch.Generator], shape: tuple[int, ...], draw=torch.randn) -> torch.Tensor:
+    """One draw of ``shape`` from each sample's generator, stacked."""
+    return torch.stack([draw(shape, generator=g) for g in rngs])

@@ -1,0 +1,57 @@
+"""``t2i``: the toy base model, flow matching on images and their captions only."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ...core.conventions import add_noise, velocity
+from ...core.samplers import EditSettings, Hooks, sample_toy
+from ...core.toy.datasets import CaptionDataset
+from ...core.toy.oracle import caption_correct
+from ...core.toy.world import caption, sample_split
+from .base import Method, per_sample
+
+
+@dataclass
+class T2IOptions:
+    caption_dropout: float = 0.1  # share of empty captions, for classifier-free guidance
+    validate_samples: int = 32  # held-out captions sampled at each validation
+    validate_steps: int = 20
+    validate_guidance: float = 4.0
+
+
+class TextToImage(Method):
+    name = "t2i"
+    Options = T2IOptions
+
+    def trainable(self, model):
+        return {"unet": model.unet, "text_encoder": model.text_encoder}
+
+    def dataset(self):
+        return CaptionDataset(size=self.config.data.size, seed=self.config.data.seed)
+
+    def loss(self, model, batch, rngs):
+        x0 = batch["image"].to(model.device, model.dtype)
+        eps = per_sample(rngs, x0.shape[1:]).to(x0)
+        t = torch.sigmoid(per_sample(rngs, ())).to(x0)  # logit-normal: most samples mid-way
+        keep = per_sample(rngs, (), torch.rand) >= self.options.caption_dropout
+        captions = [c if k else "" for c, k in zip(batch["caption"], keep.tolist())]
+        v = model.predict(add_noise(x0, t, eps), t, model.text_embeddings(captions))
+        loss = F.mse_loss(v.float(), velocity(x0, eps).float())
+        return loss, {"loss": loss.item()}
+
+    @torch.no_grad()
+    def validate(self, model):
+        rng = random.Random(0)
+        scenes = [sample_split(rng, held_out=True) for _ in range(self.options.validate_samples)]
+        text = model.text_embeddings([caption(s) for s in scenes])  # not the cache: the encoder is training
+        empty = model.text_embeddings([""])
+        size = self.config.data.size
+        settings = EditSettings(self.options.validate_steps, self.options.validate_guidance, 1.0, seed=0)
+        images = sample_toy(model, None, text, empty, settings, Hooks(), shape=(len(scenes), 3, size, size))
+        correct = [caption_correct(image, scene)["all"] for image, scene in zip(images, scenes)]
+        return images, {"caption_accuracy": sum(correct) / len(correct)}
