@@ -1,28 +1,77 @@
-"""``python -m unpaired_edit.training METHOD --config FILE.yaml [--resume]``."""
+"""``python -m unpaired_edit.training METHOD --config FILE.yaml [--resume]`` and
+``python -m unpaired_edit.training evaluate --model PATH [--split heldout] [--n N]``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from ..core.errors import EditError
+from ..core.model_files import load_model
+from ..core.samplers import EditSettings
 from .config import ConfigError, load_config
+from .evaluate import evaluate_captions, evaluate_edits, format_table
 from .loop import train
 from .methods import METHODS
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m unpaired_edit.training", description="Train edit models.")
-    parser.add_argument("method", choices=sorted(METHODS), help="The training method.")
-    parser.add_argument("--config", required=True, help="A YAML file (see training/configs/).")
-    parser.add_argument("--resume", action="store_true", help="Continue from the newest checkpoint in output_dir.")
-    args = parser.parse_args(argv)
-    method_cls = METHODS[args.method]
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, method in sorted(METHODS.items()):
+        sub = commands.add_parser(name, help=f"Train with the {name} method.")
+        sub.add_argument("--config", required=True, help="A YAML file (see training/configs/).")
+        sub.add_argument("--resume", action="store_true", help="Continue from the newest checkpoint in output_dir.")
+    ev = commands.add_parser("evaluate", help="Score a toy-world model with the oracle.")
+    ev.add_argument("--model", required=True, help="A model file (e.g. runs/.../model.safetensors).")
+    ev.add_argument("--task", choices=("edit", "t2i"), default="edit",
+                    help="edit: held-out edits (default); t2i: caption accuracy of text-to-image samples.")
+    ev.add_argument("--split", choices=("heldout", "train"), default="heldout")
+    ev.add_argument("--n", type=int, default=140, help="How many edits or captions (default 140).")
+    ev.add_argument("--size", type=int, help="Image size (default: the size the model was trained at).")
+    ev.add_argument("--steps", type=int, help="Sampling steps (default: the model's).")
+    ev.add_argument("--guidance", type=float, help="Text guidance (default: the model's; 4 for --task t2i).")
+    ev.add_argument("--image-guidance", type=float, help="Image guidance (default: the model's).")
+    ev.add_argument("--no-cycle", action="store_true", help="Skip the reverse edit (faster; no cycle_l1).")
+    ev.add_argument("--json", help="Where to write the results (default: beside the model, <name>.<task>.json).")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
-        config, options = load_config(args.config, args.method, method_cls.Options)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        method_cls = METHODS[args.command]
+        config, options = load_config(args.config, args.command, method_cls.Options)
     except ConfigError as err:
         print(f"Config error: {err}", file=sys.stderr)
         return 2
-    path = train(method_cls(config, options), resume=args.resume)
-    print(path)
+    except EditError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(train(method_cls(config, options), resume=args.resume))
+    return 0
+
+
+def _evaluate(args) -> int:
+    model = load_model(args.model, where="evaluate › --model")
+    info = model.info
+    size = args.size or info.extra.get("image_size", 16)
+    default_guidance = 4.0 if args.task == "t2i" else info.guidance
+    settings = EditSettings(args.steps or info.steps, args.guidance or default_guidance,
+                            args.image_guidance or info.image_guidance, seed=0)
+    if args.task == "t2i":
+        result = evaluate_captions(model, args.n, size, settings, args.split)
+        print(f"caption accuracy {result['caption_accuracy']:.3f} on {result['n']} {args.split} captions")
+    else:
+        result = evaluate_edits(model, args.n, size, settings, args.split, cycle=not args.no_cycle)
+        print(format_table(result))
+    out = Path(args.json) if args.json else Path(args.model).with_suffix(f".{args.task}.json")
+    out.write_text(json.dumps({"model": str(args.model), "task": args.task, "split": args.split,
+                               "settings": vars(settings), "results": result}, indent=2))
+    print(out)
     return 0

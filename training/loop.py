@@ -147,7 +147,8 @@ def _export(method, model, ema, accelerator, out) -> Path:
     path = out / "model.safetensors"
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        model.info = replace(model.info, method=method.name, name=out.name, base_hash="")
+        extra = {**model.info.extra, "image_size": method.config.data.size}
+        model.info = replace(model.info, method=method.name, name=out.name, base_hash="", extra=extra)
         with _averaged(ema), _eval(model):
             save_model(model, path)
     accelerator.wait_for_everyone()
