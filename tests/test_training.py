@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -110,3 +111,23 @@ def test_missing_output_dir_and_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "none.yaml", "t2i", T2IOptions)
     assert "t2i" in METHODS
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL mid-run (possibly mid-checkpoint), resume, and end where an unbroken run ends."""
+    settings = dict(steps=24, checkpoint_every=2, validate_every=100)
+    main(["t2i", "--config", str(_config(tmp_path, "unbroken", **settings))])
+    config = _config(tmp_path, "killed", **settings)
+    command = [sys.executable, "-m", "unpaired_edit.training", "t2i", "--config", str(config)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    deadline = time.monotonic() + 120
+    while not (checkpoints / "step-000004").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert not (tmp_path / "killed" / "model.safetensors").exists(), "the run finished before it was killed"
+    assert main(["t2i", "--config", str(config), "--resume"]) == 0
+    a, b = _weights(tmp_path / "unbroken"), _weights(tmp_path / "killed")
+    assert all(torch.equal(a[k], b[k]) for k in a)
