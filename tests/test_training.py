@@ -131,3 +131,12 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     assert main(["t2i", "--config", str(config), "--resume"]) == 0
     a, b = _weights(tmp_path / "unbroken"), _weights(tmp_path / "killed")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_mixed_precision_and_gradient_checkpointing_switches_run(tmp_path):
+    """The GPU switches, on the CPU path: bf16 autocast and checkpointed UNet blocks."""
+    config = _config(tmp_path, "switches", steps=2, mixed_precision="bf16", gradient_checkpointing=True,
+                     grad_accum=2)
+    assert main(["t2i", "--config", str(config)]) == 0
+    weights = _weights(tmp_path / "switches")
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in weights.values())

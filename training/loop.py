@@ -99,10 +99,12 @@ def _trainable_parameters(method: Method, model: EditModel, config: TrainConfig)
     for name, module in model.modules().items():
         module.requires_grad_(name in trainable)
         module.train(name in trainable)
-    if config.gradient_checkpointing:
+    if config.gradient_checkpointing:  # non-reentrant, or LoRA weights closed over in blocks lose gradients
         for module in trainable.values():
-            if getattr(module, "supports_gradient_checkpointing", False):
+            if hasattr(module, "enable_gradient_checkpointing"):  # diffusers
                 module.enable_gradient_checkpointing()
+            elif getattr(module, "supports_gradient_checkpointing", False):  # transformers
+                module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return {f"{n}.{k}": p for n, m in trainable.items() for k, p in m.named_parameters() if p.requires_grad}
 
 
