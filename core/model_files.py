@@ -181,6 +181,7 @@ def atomic_save(tensors: dict[str, torch.Tensor], meta: dict, path: str | Path) 
     try:
         contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         save_file(contiguous, tmp, metadata={META_KEY: json.dumps(meta, default=_json_default)})
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a model file is not
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -189,6 +190,12 @@ def atomic_save(tensors: dict[str, torch.Tensor], meta: dict, path: str | Path) 
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 
 def _existing(path: str | Path, where: str) -> Path:
     path = Path(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..core.adapters import load_adapter
 from ..core.errors import EditError
 from ..core.model_files import load_model
@@ -10,9 +12,17 @@ from ..core.models.tiny import tiny_flow, tiny_ip2p
 from . import host
 
 MODEL_TYPE = "UNPAIRED_EDIT_MODEL"
-# Random-weight models built in code: they prove a workflow runs anywhere, they do not edit well.
-BUILTIN = {"builtin/tiny-ip2p (random weights, for testing)": tiny_ip2p,
-           "builtin/tiny-flow (random weights, for testing)": tiny_flow}
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+# Models that come with the pack: trained toy-world models (16x16 pictures of coloured shapes)
+# and random-weight models built in code, which prove a workflow runs but do not edit.
+BUILTIN = {
+    "builtin/toy-supervised-16 (toy world editor, paired baseline)":
+        lambda: load_model(WEIGHTS / "toy-supervised-16.safetensors"),
+    "builtin/toy-base-16 (toy world text-to-image base, not an editor)":
+        lambda: load_model(WEIGHTS / "toy-base-16.safetensors"),
+    "builtin/tiny-ip2p (random weights, for testing)": tiny_ip2p,
+    "builtin/tiny-flow (random weights, for testing)": tiny_flow,
+}
 NO_ADAPTER = "none"
 
 

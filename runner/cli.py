@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input-dir", help="Folder LoadImage reads (default: 'input' beside the workflow, "
                                          "else the workflow's folder).")
     run.add_argument("--output-dir", default="output", help="Folder for saved images (default: ./output).")
-    demo = commands.add_parser("demo", help="Cycle-edit the example image and write a before/after sheet.")
+    demo = commands.add_parser("demo", help="Cycle-edit a toy-world picture with the bundled toy editor and write "
+                                            "a before/after sheet.")
     demo.add_argument("--output-dir", default="output/demo", help="Where to write (default: ./output/demo).")
     return parser
 
@@ -51,17 +52,20 @@ def main(argv: Sequence[str] | None = None, node_classes: Mapping[str, type] | N
 
 
 def demo(output_dir: Path, node_classes: Mapping[str, type]) -> int:
-    """Run workflows/cycle_edit.json and put source, edit, reconstruction and error side by side."""
-    workflow = Path(__file__).resolve().parents[1] / "workflows" / "cycle_edit.json"
+    """Run workflows/toy_cycle_edit.json; put source, edit, reconstruction and error side by side."""
+    workflow = Path(__file__).resolve().parents[1] / "workflows" / "toy_cycle_edit.json"
     api = load_workflow(workflow, node_classes)
     result = run_workflow(api, node_classes, output_dir=output_dir, input_dir=default_input_dir(workflow))
-    score = next(result.outputs[i][3] for i, node in api.items() if node["class_type"] == "UnpairedEdit_CycleEdit")
-    source = Image.open(default_input_dir(workflow) / "red_circle.png")
+    cycle = next(i for i, node in api.items() if node["class_type"] == "UnpairedEdit_CycleEdit")
+    score = result.outputs[cycle][3]
+    image = next(node["inputs"]["image"] for node in api.values() if node["class_type"] == "LoadImage")
+    source = Image.open(default_input_dir(workflow) / image)
     pictures = [source] + [Image.open(p) for p in result.files]
     sheet = side_by_side(pictures, ["source", "edited", "reconstruction", "cycle error"])
     sheet_path = output_dir / "sheet.png"
     sheet.save(sheet_path)
     for path in [*result.files, sheet_path]:
         print(path)
-    print(f"cycle score {score:.3f} (1 = the reverse edit restored the source exactly)")
+    print(f"'{api[cycle]['inputs']['instruction']}', then '{api[cycle]['inputs']['reverse_instruction']}': "
+          f"cycle score {score:.3f} (1 = the reverse edit restored the source exactly)")
     return 0

@@ -31,6 +31,7 @@ def test_single_file_round_trip(tmp_path, build):
     assert torch.equal(_predict(loaded), _predict(model))
     assert loaded.base_hash() == model.base_hash()
     assert not list(tmp_path.glob(".*tmp"))  # the atomic write left nothing behind
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by a ComfyUI running as another user
 
 
 def test_diffusers_folder_loads(tmp_path):

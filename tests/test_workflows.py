@@ -14,7 +14,7 @@ WORKFLOWS = sorted((Path(__file__).parents[1] / "workflows").glob("*.json"))
 
 
 def test_there_are_workflows_with_thumbnails():
-    assert {p.name for p in WORKFLOWS} >= {"edit_image.json", "cycle_edit.json"}
+    assert {p.name for p in WORKFLOWS} >= {"edit_image.json", "cycle_edit.json", "toy_cycle_edit.json"}
     for path in WORKFLOWS:
         assert path.with_suffix(".jpg").is_file(), f"{path.name} has no thumbnail"
 
@@ -26,9 +26,13 @@ def test_workflow_runs(path, tmp_path):
     result = run_workflow(path, pack_node_classes(), output_dir=tmp_path, overrides=_fast(api))
     pngs = sorted(tmp_path.rglob("*.png"))
     assert pngs and len(pngs) == len(result.files)
-    source = Image.open(path.parent / "input" / "red_circle.png")
+    source = Image.open(path.parent / "input" / _input_image(api))
     for png in pngs:
         assert Image.open(png).size == source.size
+
+
+def _input_image(api: dict) -> str:
+    return next(node["inputs"]["image"] for node in api.values() if node["class_type"] == "LoadImage")
 
 
 def _fast(api: dict) -> list[str]:
@@ -36,13 +40,35 @@ def _fast(api: dict) -> list[str]:
     return [f"{node_id}.steps=2" for node_id, node in api.items() if "steps" in node["inputs"]]
 
 
-def test_cycle_workflow_outputs_are_consistent(tmp_path):
-    path = next(p for p in WORKFLOWS if p.stem == "cycle_edit")
+@pytest.mark.parametrize("stem", ["cycle_edit", "toy_cycle_edit"])
+def test_cycle_workflow_outputs_are_consistent(tmp_path, stem):
+    path = next(p for p in WORKFLOWS if p.stem == stem)
     api = load_workflow(path)
     result = run_workflow(path, pack_node_classes(), output_dir=tmp_path, overrides=_fast(api))
     cycle_id = next(i for i, n in api.items() if n["class_type"] == "UnpairedEdit_CycleEdit")
     edited, reconstruction, error, score = result.outputs[cycle_id]
-    source = torch.from_numpy(np.array(Image.open(path.parent / "input" / "red_circle.png"))) / 255
+    source = torch.from_numpy(np.array(Image.open(path.parent / "input" / _input_image(api)))) / 255
     measured = (reconstruction[0] - source).abs().mean(-1)
     assert torch.allclose(error[0], measured, atol=2e-2)  # the map is the reconstruction's error
     assert abs(score - (1 - error.mean().item())) < 1e-6
+
+
+def test_the_bundled_toy_editor_does_the_edit(tmp_path):
+    """The toy workflow as shipped: the oracle says the shape changed and nothing else did."""
+    from unpaired_edit.core.toy.edits import Edit, interpret
+    from unpaired_edit.core.toy.oracle import score_edit
+    from unpaired_edit.core.toy.world import Obj, Scene
+
+    path = next(p for p in WORKFLOWS if p.stem == "toy_cycle_edit")
+    api = load_workflow(path)
+    result = run_workflow(path, pack_node_classes(), output_dir=tmp_path)
+    cycle_id = next(i for i, n in api.items() if n["class_type"] == "UnpairedEdit_CycleEdit")
+    edited, _, _, score = result.outputs[cycle_id]
+    source = Scene((Obj("circle", "red", "large", "center"),), "sky")  # workflows/input/toy_red_circle.png
+    instruction = api[cycle_id]["inputs"]["instruction"]
+    target = interpret(source, instruction)
+    edit = Edit("shape", source, target, instruction, api[cycle_id]["inputs"]["reverse_instruction"],
+                target.objects[0])
+    scores = score_edit(edited[0].movedim(-1, 0) * 2 - 1, edit)
+    assert scores["success"] == 1.0 and scores["preservation"] < 0.05
+    assert score > 0.9
