@@ -7,7 +7,8 @@ from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.training.cli import main
 
 
-def test_evaluate_edits_and_captions(tmp_path, capsys):
+def test_evaluate_edits_and_captions(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = save_model(build_toy(), tmp_path / "toy.safetensors")
     assert main(["evaluate", "--model", str(path), "--n", "7", "--steps", "2"]) == 0
     printed = capsys.readouterr().out

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--guidance", type=float, help="Text guidance (default: the model's; 4 for --task t2i).")
     ev.add_argument("--image-guidance", type=float, help="Image guidance (default: the model's).")
     ev.add_argument("--no-cycle", action="store_true", help="Skip the reverse edit (faster; no cycle_l1).")
-    ev.add_argument("--json", help="Where to write the results (default: beside the model, <name>.<task>.json).")
+    ev.add_argument("--json", help="Where to write the results (default: ./<model name>.<task>.json).")
     return parser
 
 
@@ -70,7 +70,7 @@ def _evaluate(args) -> int:
     else:
         result = evaluate_edits(model, args.n, size, settings, args.split, cycle=not args.no_cycle)
         print(format_table(result))
-    out = Path(args.json) if args.json else Path(args.model).with_suffix(f".{args.task}.json")
+    out = Path(args.json) if args.json else Path(f"{Path(args.model).stem}.{args.task}.json")
     out.write_text(json.dumps({"model": str(args.model), "task": args.task, "split": args.split,
                                "settings": vars(settings), "results": result}, indent=2))
     print(out)
