@@ -7,10 +7,14 @@ from dataclasses import dataclass, replace
 import torch
 
 from .errors import EditError
-from .images import fit_to_multiple
+from .images import fit_to_model
 from .instructions import NotInvertible, reverse_or_invert
 from .models.base import EditModel
 from .samplers import EditSettings, Hooks, sample
+
+
+def _fit(model: EditModel, pixels: torch.Tensor):
+    return fit_to_model(pixels.to(model.device, model.dtype), model.factor, model.info.extra.get("image_size"))
 
 
 def check_instruction(instruction: str, where: str) -> str:
@@ -24,7 +28,7 @@ def check_instruction(instruction: str, where: str) -> str:
 def edit_pixels(model: EditModel, pixels: torch.Tensor, instruction: str, settings: EditSettings,
                 hooks: Hooks | None = None, negative: str = "") -> torch.Tensor:
     """Edit ``pixels`` [B,3,H,W] in -1..1 and return the result at the input's size."""
-    padded, fit = fit_to_multiple(pixels.to(model.device, model.dtype), model.factor)
+    padded, fit = _fit(model, pixels)
     text, uncond = model.encode_text([instruction, negative]).rows()
     source = model.encode_source(padded)
     latents = sample(model, source, text, uncond, settings, hooks)
@@ -54,7 +58,7 @@ def cycle_edit(model: EditModel, pixels: torch.Tensor, instruction: str, reverse
         raise EditError(f"{where} › reverse_instruction", str(err),
                         "Type the reverse instruction in `reverse_instruction`.") from None
     hooks = replace(hooks or Hooks(), offset=0, total=2 * settings.steps)  # one bar over both passes
-    padded, fit = fit_to_multiple(pixels.to(model.device, model.dtype), model.factor)
+    padded, fit = _fit(model, pixels)
     forward_text, reverse_text, uncond = model.encode_text([instruction, reverse, ""]).rows()
     edited = model.decode(sample(model, model.encode_source(padded), forward_text, uncond, settings, hooks)).clamp(-1, 1)
     hooks = replace(hooks, offset=settings.steps)

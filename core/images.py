@@ -43,26 +43,31 @@ def pixels_to_comfy(pixels: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Fit:
-    """How an image was padded to a multiple of the model's factor, so it can be undone."""
+    """How an image was brought to a size the model takes, so it can be undone."""
 
     height: int
     width: int
-    pad_bottom: int
-    pad_right: int
+    resized: bool = False
 
     def undo(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.resized:
+            return F.interpolate(pixels.float(), size=(self.height, self.width), mode="bilinear",
+                                 align_corners=False)
         return pixels[..., : self.height, : self.width]
 
 
-def fit_to_multiple(pixels: torch.Tensor, factor: int) -> tuple[torch.Tensor, Fit]:
-    """Pad ``pixels`` [B,3,H,W] by edge replication up to a multiple of ``factor``.
+def fit_to_model(pixels: torch.Tensor, factor: int, native: int | None = None) -> tuple[torch.Tensor, Fit]:
+    """Bring ``pixels`` [B,3,H,W] to a size the model takes.
 
-    Padding (rather than resizing) keeps every source pixel where it was, so the edit and the
-    cycle-error map line up with the input exactly once the padding is cropped away.
+    A model trained at one size only (``native``, e.g. the 16x16 toy models) gets the image
+    resized to it. Any other model gets the sides padded by edge replication up to a multiple
+    of ``factor``: padding (rather than resizing) keeps every source pixel where it was, so
+    the edit and the cycle-error map line up with the input exactly once it is cropped away.
     """
     h, w = pixels.shape[-2:]
+    if native and (h, w) != (native, native):
+        return F.interpolate(pixels.float(), size=(native, native), mode="area").to(pixels), Fit(h, w, True)
     pad_h, pad_w = (-h) % factor, (-w) % factor
-    fit = Fit(h, w, pad_h, pad_w)
     if pad_h == 0 and pad_w == 0:
-        return pixels, fit
-    return F.pad(pixels, (0, pad_w, 0, pad_h), mode="replicate"), fit
+        return pixels, Fit(h, w)
+    return F.pad(pixels, (0, pad_w, 0, pad_h), mode="replicate"), Fit(h, w)

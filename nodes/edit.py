@@ -36,7 +36,8 @@ def _common_inputs() -> dict:
         "edit_model": (MODEL_TYPE, {"tooltip": "From Load Edit Model."}),
         "image": ("IMAGE", {"tooltip": "The image(s) to edit. Every image of a batch is edited with the "
                                        "same instruction; sides that are not a multiple of the model's "
-                                       "factor are padded and cropped back."}),
+                                       "factor are padded and cropped back (models trained at one size, "
+                                       "like the toy ones, get the picture resized to it and back)."}),
         "instruction": ("STRING", {"multiline": True, "default": "",
                                    "tooltip": "What to change, as an instruction: 'make the sky red'."}),
     }

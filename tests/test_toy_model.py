@@ -67,3 +67,20 @@ def test_toy_file_round_trip(tmp_path):
     settings = EditSettings(3, 1.0, 1.0, 0)
     assert torch.equal(edit_pixels(loaded, image, "make it blue", settings),
                        edit_pixels(model, image, "make it blue", settings))
+
+
+def test_the_bundled_editor_works_at_other_picture_sizes():
+    """A model trained at 16x16 edits a 64x64 picture at its own size and gives it back at 64."""
+    from unpaired_edit.core.toy.edits import Edit, interpret
+    from unpaired_edit.core.toy.oracle import score_edit
+    from unpaired_edit.nodes.loaders import BUILTIN
+
+    model = BUILTIN["builtin/toy-supervised-16 (toy world editor, paired baseline)"]()
+    assert model.info.extra["image_size"] == 16
+    source = Scene((Obj("circle", "red", "large", "center"),), "sky")
+    instruction = "turn the red circle into a square"
+    target = interpret(source, instruction)
+    edited = edit_pixels(model, render(source, 64)[None], instruction, EditSettings(20, 1.0, 1.0, 0))
+    assert edited.shape == (1, 3, 64, 64)
+    scores = score_edit(edited[0], Edit("shape", source, target, instruction, "", target.objects[0]))
+    assert scores["success"] == 1.0
