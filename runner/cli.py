@@ -58,9 +58,10 @@ def demo(output_dir: Path, node_classes: Mapping[str, type]) -> int:
     result = run_workflow(api, node_classes, output_dir=output_dir, input_dir=default_input_dir(workflow))
     cycle = next(i for i, node in api.items() if node["class_type"] == "UnpairedEdit_CycleEdit")
     score = result.outputs[cycle][3]
-    image = next(node["inputs"]["image"] for node in api.values() if node["class_type"] == "LoadImage")
-    source = Image.open(default_input_dir(workflow) / image)
-    pictures = [source] + [Image.open(p) for p in result.files]
+    feeder, slot = api[cycle]["inputs"]["image"]
+    source = result.outputs[str(feeder)][slot][0]
+    pictures = [Image.fromarray((source.clamp(0, 1) * 255).round().byte().numpy())]
+    pictures += [Image.open(p) for p in result.files]
     sheet = side_by_side(pictures, ["source", "edited", "reconstruction", "cycle error"])
     sheet_path = output_dir / "sheet.png"
     sheet.save(sheet_path)

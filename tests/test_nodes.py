@@ -159,3 +159,14 @@ def test_flow_model_runs_through_the_nodes():
     flow = LoadEditModel().load(TINY_FLOW)[0]
     out = EditImage().edit(flow, _image(h=30, w=30), "add a red square", **FAST)[0]
     assert out.shape == (1, 30, 30, 3)
+
+
+def test_toy_scene_renders_the_toy_world():
+    from unpaired_edit.core.toy.render import render
+    from unpaired_edit.core.toy.world import Obj, Scene
+    from unpaired_edit.nodes.toy import ToyScene
+
+    image, caption = ToyScene().render("square", "blue", "small", "left", "grass", 32)
+    expected = render(Scene((Obj("square", "blue", "small", "left"),), "grass"), 32)
+    assert image.shape == (1, 32, 32, 3) and torch.allclose(image[0].movedim(-1, 0) * 2 - 1, expected, atol=1e-6)
+    assert caption == "a small blue square at the left on a grass background"
