@@ -11,13 +11,13 @@ ships CLIP's).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import torch
 from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, UNet2DConditionModel
 from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from .models.base import ModelInfo
 from .models.ip2p import Ip2pModel
 
 UNET, VAE, CLIP = "model.diffusion_model.", "first_stage_model.", "cond_stage_model.transformer."
@@ -43,8 +43,7 @@ def load_ldm_ip2p(state: dict[str, torch.Tensor], tokenizer, name: str = "") -> 
     # InstructPix2Pix's published scheduler: Euler ancestral on SD 1.x's noise schedule.
     scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                                 steps_offset=1, prediction_type="epsilon")
-    info = Ip2pModel.default_info()
-    info = ModelInfo.from_dict({**info.to_dict(), "name": name})
+    info = replace(Ip2pModel.default_info(), name=name)
     return Ip2pModel(unet.eval(), vae.eval(), text_encoder.eval(), tokenizer, scheduler, info)
 
 

@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -139,7 +140,7 @@ def _load_diffusers_folder(folder: Path, where: str) -> EditModel:
                             "Check the folder is complete (weights and configs of every component).") from None
     if info is None:
         defaults = FAMILIES[family].default_info()
-        info = ModelInfo.from_dict({**defaults.to_dict(), "name": folder.name, "extra": {**defaults.extra, **extra}})
+        info = replace(defaults, name=folder.name, extra={**defaults.extra, **extra})
     return _wrap(info, parts, where)
 
 
@@ -165,7 +166,7 @@ def save_model(model: EditModel, path: str | Path) -> Path:
         modules[name] = {"class": _class_path(module), "config": _config(module), "aliases": aliases}
     tokenizers = {name: {"json": tok.backend_tokenizer.to_str(), "options": _tokenizer_options(tok)}
                   for name, tok in model.components().items() if name.startswith("tokenizer")}
-    info = ModelInfo.from_dict({**model.info.to_dict(), "base_hash": model.info.base_hash or model.base_hash()})
+    info = replace(model.info, base_hash=model.info.base_hash or model.base_hash())
     meta = {"format_version": FORMAT_VERSION, "kind": "model", "info": info.to_dict(), "modules": modules,
             "tokenizers": tokenizers}
     if "scheduler" in model.COMPONENTS:

@@ -86,3 +86,16 @@ def test_two_steps_on_a_tiny_ip2p_model(tmp_path):
     changed = [k for k, v in trained.unet.state_dict().items() if not torch.equal(v, original.unet.state_dict()[k])]
     assert changed and all(torch.equal(v, original.text_encoder.state_dict()[k])
                            for k, v in trained.text_encoder.state_dict().items())  # the text encoder is frozen
+
+
+def test_two_steps_on_a_tiny_flow_model(tmp_path):
+    from unpaired_edit.core.models.tiny import tiny_flow
+
+    base = save_model(tiny_flow(source_mode="same"), tmp_path / "flow.safetensors")
+    run = _run(tmp_path, "flow", model=str(base))
+    trained, original = load_model(run / "model.safetensors"), load_model(base)
+    assert trained.family == "flow" and trained.source_mode == "same"
+    assert any(not torch.equal(v, original.transformer.state_dict()[k])
+               for k, v in trained.transformer.state_dict().items())
+    assert all(torch.equal(v, original.text_encoder_2.state_dict()[k])
+               for k, v in trained.text_encoder_2.state_dict().items())  # frozen

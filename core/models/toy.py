@@ -8,6 +8,8 @@ so with ``source=None`` (zeros there) the model is exactly its text-to-image sel
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from diffusers import UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
@@ -86,5 +88,5 @@ def build_toy(seed: int = 0, channels: tuple[int, ...] = (16, 32, 64), text_widt
         vocab_size=len(tokenizer), hidden_size=text_width, intermediate_size=2 * text_width, num_hidden_layers=1,
         num_attention_heads=4, max_position_embeddings=TEXT_LENGTH, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
-    info = ModelInfo.from_dict({**ToyModel.default_info().to_dict(), "name": "toy-untrained"})
+    info = replace(ToyModel.default_info(), name="toy-untrained")
     return ToyModel(unet.eval(), text_encoder.eval(), tokenizer, info)

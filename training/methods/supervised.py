@@ -57,10 +57,14 @@ class Supervised(Method):
     name = "supervised"
     Options = SupervisedOptions
 
+    def trains_text_encoder(self, model) -> bool:
+        """Only the toy family's small encoder learns the instruction words; the others stay frozen."""
+        return model.family == "toy" and self.options.train_text_encoder
+
     def trainable(self, model):
-        if model.family == "ip2p" or not self.options.train_text_encoder:
-            return {"unet": model.denoiser}
-        return {"unet": model.unet, "text_encoder": model.text_encoder}
+        denoiser = next(name for name, module in model.modules().items() if module is model.denoiser)
+        extra = {"text_encoder": model.text_encoder} if self.trains_text_encoder(model) else {}
+        return {denoiser: model.denoiser, **extra}
 
     def dataset(self):
         return EditDataset(size=self.config.data.size, seed=self.config.data.seed, with_target=True)
@@ -82,8 +86,7 @@ class Supervised(Method):
         t = torch.sigmoid(per_sample(rngs, ())).to(x0)
         drop_text, drop_image = dropout_masks(r, p)
         prompts = ["" if d else c for c, d in zip(batch["instruction"], drop_text.tolist())]
-        text = model.text_embeddings(prompts) if "text_encoder" in self.trainable(model) \
-            else model.encode_text(prompts)
+        text = model.text_embeddings(prompts) if self.trains_text_encoder(model) else model.encode_text(prompts)
         cond = model.encode_source(source) * (~drop_image).to(x0).reshape(-1, 1, 1, 1)
         loss = F.mse_loss(model.predict(add_noise(x0, t, eps), t, text, cond).float(), velocity(x0, eps).float())
         return loss, {"loss": loss.item()}
