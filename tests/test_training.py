@@ -58,6 +58,13 @@ def test_resume_is_exact(tmp_path):
     assert moved
 
 
+def test_data_workers_feed_the_same_batches_as_the_training_process(tmp_path):
+    main(["t2i", "--config", str(_config(tmp_path, "here", steps=3, validate_every=100))])
+    main(["t2i", "--config", str(_config(tmp_path, "ahead", steps=3, validate_every=100, data={"workers": 2}))])
+    here, ahead = _weights(tmp_path / "here"), _weights(tmp_path / "ahead")
+    assert all(torch.equal(here[k], ahead[k]) for k in here)
+
+
 def _weights_of_checkpoint(folder):
     return load_file(folder / "weights.safetensors")
 
@@ -92,6 +99,7 @@ def test_two_process_ddp_matches_one_process_with_the_whole_batch(tmp_path):
     ({"steps": 0}, "'steps' must be at least 1"),
     ({"model": "/nowhere/model.safetensors"}, "'model' points at '/nowhere/model.safetensors'"),
     ({"mixed_precision": "fp8"}, "'mixed_precision' must be"),
+    ({"data": {"workers": -1}}, "'data.workers' must be 0 or more"),
     ({"t2i": {"caption_dropout": "half"}}, "'t2i.caption_dropout' must be a number"),
     ({"supervised": {}}, "Unknown key 'supervised'"),
 ])

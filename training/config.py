@@ -24,6 +24,9 @@ class ConfigError(ValueError):
 class DataConfig:
     size: int = 16  # toy images are size x size pixels
     seed: int = 0  # which toy data set (item i is the same for every run with this seed)
+    # Processes rendering batches ahead of the model. 0 renders in the training process: on
+    # 2 cores a worker only competes with the model (benchmarks/toy_train_speed.py).
+    workers: int = 0
 
 
 @dataclass
@@ -61,6 +64,8 @@ class TrainConfig:
                     "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"'{key}' must be at least 1, not {getattr(self, key)}.")
+        if self.data.workers < 0:
+            raise ConfigError(f"'data.workers' must be 0 or more, not {self.data.workers}.")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"'ema_decay' must be in [0, 1), not {self.ema_decay}.")
         if self.model != "new" and not Path(self.model).exists():

@@ -18,8 +18,7 @@ class EMA:
     def update(self) -> None:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for k, p in self.params.items():
-            self.shadow[k].lerp_(p.detach(), 1 - d)
+        torch._foreach_lerp_(list(self.shadow.values()), [p.detach() for p in self.params.values()], 1 - d)
 
     @contextmanager
     def swapped_in(self):
