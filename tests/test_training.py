@@ -1,10 +1,12 @@
 """The shared training loop on the toy model: checkpoints, exact resume, DDP, config errors."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -151,3 +153,16 @@ def test_mixed_precision_and_gradient_checkpointing_switches_run(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     weights = _weights(tmp_path / "switches")
     assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in weights.values())
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "training" / "configs").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_shipped_configs_load(path, tmp_path, monkeypatch):
+    """Run from a folder where the base has been trained (the bundled copy stands in for it)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "toy-base-16").mkdir(parents=True)
+    shutil.copy(Path(__file__).parents[1] / "weights" / "toy-base-16.safetensors",
+                tmp_path / "runs" / "toy-base-16" / "model.safetensors")
+    name = path.stem.split("_")[0]
+    config, options = load_config(path, name, METHODS[name].Options)
+    assert config.output_dir.startswith("runs/") and isinstance(options, METHODS[name].Options)

@@ -56,6 +56,7 @@ def train(method: Method, resume: bool = False) -> Path:
     warmup = max(1, config.optim.warmup_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
     ema = EMA(params, config.ema_decay) if config.ema_decay else None
+    method.ema = ema
     objective, optimizer = accelerator.prepare(Objective(method, model), optimizer)
 
     start = _resume(out, params, ema, optimizer, scheduler) if resume else 0
@@ -64,6 +65,7 @@ def train(method: Method, resume: bool = False) -> Path:
     bar = tqdm(total=config.steps, initial=start, disable=not accelerator.is_main_process, desc=method.name)
     for step in range(start, config.steps):
         started = time.perf_counter()
+        method.step = step
         for _ in range(config.grad_accum):
             indices, batch = next(batches)
             rngs = [torch.Generator().manual_seed(sample_seed(config.seed, i)) for i in indices]
@@ -147,7 +149,13 @@ def _trainable_parameters(method: Method, model: EditModel, config: TrainConfig)
                 module.enable_gradient_checkpointing()
             elif getattr(module, "supports_gradient_checkpointing", False):  # transformers
                 module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    return {f"{n}.{k}": p for n, m in trainable.items() for k, p in m.named_parameters() if p.requires_grad}
+    params = {}
+    for n, m in trainable.items():
+        for k, p in m.named_parameters():
+            p.requires_grad_(method.trains(f"{n}.{k}"))
+            if p.requires_grad:
+                params[f"{n}.{k}"] = p
+    return params
 
 
 def _resume(out: Path, params, ema, optimizer, scheduler) -> int:
@@ -194,7 +202,7 @@ def _export(method, model, ema, accelerator, out) -> Path:
         extra = {**model.info.extra, "image_size": method.config.data.size}
         model.info = replace(model.info, method=method.name, name=out.name, base_hash="", extra=extra)
         with _averaged(ema), _eval(model):
-            save_model(model, path)
+            save_model(method.export_model(model), path)
     accelerator.wait_for_everyone()
     return path
 

@@ -12,6 +12,7 @@ from ...core.model_files import load_model
 from ...core.models import EditModel
 from ...core.models.toy import build_toy
 from ..config import TrainConfig
+from ..ema import EMA
 
 
 class Method:
@@ -24,14 +25,20 @@ class Method:
 
     def __init__(self, config: TrainConfig, options) -> None:
         self.config, self.options = config, options
+        self.step = 0  # the optimizer step being computed, set by the loop
+        self.ema: EMA | None = None  # the loop's average of the trainable weights, for methods that sample from it
 
     def build_model(self) -> EditModel:
         if self.config.model == "new":
             return build_toy(self.config.seed)
-        return load_model(self.config.model, where=f"training config › model")
+        return load_model(self.config.model, where="training config › model")
 
     def trainable(self, model: EditModel) -> dict[str, nn.Module]:
         raise NotImplementedError
+
+    def trains(self, name: str) -> bool:
+        """Whether parameter ``name`` ("module.param") of a ``trainable`` module trains; all by default."""
+        return True
 
     def dataset(self) -> Dataset:
         raise NotImplementedError
@@ -42,6 +49,10 @@ class Method:
     def validate(self, model: EditModel) -> tuple[torch.Tensor, dict[str, float]]:
         """Pictures for a grid ([N,3,H,W] in -1..1) and metrics."""
         raise NotImplementedError
+
+    def export_model(self, model: EditModel) -> EditModel:
+        """The model to save at the end (with the EMA weights in place): by default the model itself."""
+        return model
 
 
 def per_sample(rngs: list[torch.Generator], shape: tuple[int, ...], draw=torch.randn) -> torch.Tensor:

@@ -91,19 +91,24 @@ class Supervised(Method):
         loss = F.mse_loss(model.predict(add_noise(x0, t, eps), t, text, cond).float(), velocity(x0, eps).float())
         return loss, {"loss": loss.item()}
 
-    @torch.no_grad()
     def validate(self, model):
-        model.text_cache.clear()  # the text encoder may have changed since the last validation
-        data = EditDataset(size=self.config.data.size, split="heldout", length=self.options.validate_edits,
-                           with_target=True)
-        o = self.options
-        settings = EditSettings(o.validate_steps, o.validate_guidance, o.validate_image_guidance, seed=0)
-        rows, pictures = [], []
-        for i in range(len(data)):
-            edit, item = data.edit(i), data[i]
-            edited = edit_pixels(model, item["source"][None], item["instruction"], settings)[0]
-            rows.append((edit.kind, score_edit(edited, edit)))
-            pictures += [item["source"], edited.cpu(), item["target"]]
-        table = summarize(rows)
-        metrics = {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
-        return torch.stack(pictures), metrics
+        return validate_edits(model, self.config.data.size, self.options)
+
+
+@torch.no_grad()
+def validate_edits(model, size: int, options) -> tuple[torch.Tensor, dict[str, float]]:
+    """Edit ``options.validate_edits`` held-out sources and score them with the oracle: a grid of
+    (source, edited, true edit) triplets and success / preservation / L1 / L2 per kind."""
+    model.text_cache.clear()  # the text encoder may have changed since the last validation
+    data = EditDataset(size=size, split="heldout", length=options.validate_edits, with_target=True)
+    o = options
+    settings = EditSettings(o.validate_steps, o.validate_guidance, o.validate_image_guidance, seed=0)
+    rows, pictures = [], []
+    for i in range(len(data)):
+        edit, item = data.edit(i), data[i]
+        edited = edit_pixels(model, item["source"][None], item["instruction"], settings)[0]
+        rows.append((edit.kind, score_edit(edited, edit)))
+        pictures += [item["source"], edited.cpu(), item["target"]]
+    table = summarize(rows)
+    metrics = {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
+    return torch.stack(pictures), metrics

@@ -1,0 +1,237 @@
+"""``byg``: Bootstrap your Generator (Tewel et al., ICML 2026), unpaired editing with flow matching.
+
+No edited image is ever seen. Per source ``x`` with instruction ``c``, reverse instruction
+``c̄`` and captions ``p_src`` / ``p_tgt`` (methods.md §2; the time convention is ours: t=1 noise):
+
+1. the EMA editor samples from noise towards the edit in ``rollout_steps`` Euler steps,
+   giving the noisy state ``ỹ_t`` at the sampled time and the clean end ``ỹ_0`` (no grad);
+2. the trainable editor predicts ``v`` at ``ỹ_t``; the frozen text-to-image model (adapters
+   off, no source) gives ``v_src`` / ``v_tgt`` for the two captions; the forward prior matches
+   the direction of ``v - v_src`` to ``v_tgt - v_src`` and anchors ``v`` to ``v_tgt`` by ``alpha``;
+3. gradient routing: the reverse pass is conditioned on ``ỹ_0`` in value, while its gradient
+   reaches ``v`` through the one-step estimate ``ŷ = ỹ_t - t·v`` (straight-through);
+4. the reverse pass reconstructs ``x`` from the routed edit with ``c̄`` (cycle loss), with
+   the mirrored prior (towards ``p_src``);
+5. identity: ``x`` edited by ``c̄`` (already true of ``x``) must stay ``x``: every sample
+   during the warm-up, then a ``identity_prob`` share of them.
+
+Readings where methods.md is unsure, all options here: ``t`` uniform on the rollout grid
+(the snapshot then lies on the EMA trajectory itself), a fresh ``t'`` for the reverse pass,
+identity chosen per sample (in expectation the paper's per-step choice), alpha 0.1.
+Ablations: ``gradient_routing: false`` conditions the reverse pass on ``ŷ`` itself (value and
+gradient from the one-step path); ``cycle: false`` drops the reverse pass and its prior.
+
+Trainable: a LoRA on the denoiser (peft), which for the toy family includes ``conv_in`` and
+with it the source channels that the base holds at zero, and, for the toy family, the small
+text encoder (the base never read instruction words); the prior reads captions with a frozen
+copy of it. The saved model has the LoRA merged: a plain editor of its family.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ...core.adapters import add_lora
+from ...core.conventions import add_noise, velocity, x0_from_velocity
+from ...core.models import EditModel, TextCond
+from ...core.toy.datasets import EditDataset
+from .base import Method, per_sample
+from .supervised import validate_edits
+
+ADAPTER = "byg"
+LORA_TARGETS = {  # every layer that carries the edit; conv_in/x_embedder read the source
+    "toy": ["conv_in", "conv1", "conv2", "time_emb_proj", "proj_in", "proj_out", "to_q", "to_k", "to_v",
+            "to_out.0", "ff.net.0.proj", "ff.net.2"],
+    "flow": ["x_embedder", "to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj",
+             "to_add_out", "ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2"],
+}
+
+
+@dataclass
+class BygOptions:
+    lora_rank: int = 16
+    rollout_steps: int = 10  # EMA Euler steps from noise to the clean pseudo-target
+    alpha: float = 0.1  # weight of the magnitude anchor inside each prior
+    lambda_prior: float = 1.0
+    lambda_cycle: float = 1.0
+    lambda_identity: float = 0.2
+    identity_warmup: int = 200  # steps of identity only, before the edit losses start
+    identity_prob: float = 0.15  # share of identity samples after the warm-up
+    gradient_routing: bool = True
+    cycle: bool = True
+    train_text_encoder: bool = True  # toy models: their small encoder learns the instruction words
+    validate_edits: int = 35
+    validate_steps: int = 20
+    validate_guidance: float = 1.0
+    validate_image_guidance: float = 1.0
+
+
+def _mean_per_sample(x: torch.Tensor) -> torch.Tensor:
+    return x.float().flatten(1).mean(1)
+
+
+def direction_loss(v: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """Per sample, 1 - cos(v - start, end - start) over all its elements: 0 when ``v`` moves
+    from ``start`` exactly towards ``end``, whatever the distance."""
+    return 1 - F.cosine_similarity((v - start).float().flatten(1), (end - start).float().flatten(1), dim=1)
+
+
+def prior_loss(v: torch.Tensor, start: torch.Tensor, end: torch.Tensor, alpha: float) -> torch.Tensor:
+    """ByG's instruction cue from the frozen model (Eq. 2): direction plus ``alpha`` · MSE to ``end``."""
+    return direction_loss(v, start, end) + alpha * _mean_per_sample((v - end) ** 2)
+
+
+def route(ema_sample: torch.Tensor, one_step: torch.Tensor) -> torch.Tensor:
+    """Gradient routing (Eq. 4): the value of ``ema_sample``, the gradient of ``one_step``."""
+    return ema_sample.detach() + (one_step - one_step.detach())
+
+
+def flow_matching_loss(v: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Per sample MSE to the flow-matching velocity ``eps - x0``."""
+    return _mean_per_sample((v - velocity(x0, eps)) ** 2)
+
+
+@torch.no_grad()
+def rollout(model: EditModel, noise: torch.Tensor, text: TextCond, source: torch.Tensor, steps: int,
+            k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Euler from noise (t=1) to t=0 on ``steps`` uniform steps; returns each sample's state at
+    t = k/steps and the end state."""
+    times = torch.linspace(1.0, 0.0, steps + 1)
+    y, snapshot = noise, noise
+    for i in range(steps):
+        snapshot = torch.where((k == steps - i).reshape(-1, *[1] * (y.dim() - 1)), y, snapshot)
+        y = y + (times[i + 1] - times[i]) * model.predict(y, times[i], text, source)
+    return snapshot, y
+
+
+@contextmanager
+def adapters_off(model: EditModel):
+    """The frozen text-to-image model: the same denoiser with its LoRA disabled."""
+    model.denoiser.disable_adapters()
+    try:
+        yield
+    finally:
+        model.denoiser.enable_adapters()
+
+
+class ByG(Method):
+    name = "byg"
+    Options = BygOptions
+
+    def build_model(self) -> EditModel:
+        model = super().build_model()
+        if model.family not in LORA_TARGETS:
+            raise ValueError(f"byg trains flow and toy models, not {model.family}.")
+        if self.trains_text_encoder(model):  # the prior reads captions as the base did
+            self.caption_encoder = copy.deepcopy(model.text_encoder).requires_grad_(False).eval()
+        add_lora(model, ADAPTER, self.options.lora_rank, LORA_TARGETS[model.family])
+        return model
+
+    def trains_text_encoder(self, model) -> bool:
+        return model.family == "toy" and self.options.train_text_encoder
+
+    def trainable(self, model):
+        denoiser = next(name for name, module in model.modules().items() if module is model.denoiser)
+        extra = {"text_encoder": model.text_encoder} if self.trains_text_encoder(model) else {}
+        return {denoiser: model.denoiser, **extra}
+
+    def trains(self, name: str) -> bool:
+        return name.startswith("text_encoder.") or ".lora_" in name
+
+    def dataset(self):
+        return EditDataset(size=self.config.data.size, seed=self.config.data.seed)
+
+    def instructions(self, model, prompts: list[str]) -> TextCond:
+        return model.text_embeddings(prompts) if self.trains_text_encoder(model) else model.encode_text(prompts)
+
+    @torch.no_grad()
+    def captions(self, model, prompts: list[str]) -> TextCond:
+        if not self.trains_text_encoder(model):
+            return model.encode_text(prompts)
+        ids = model.tokenizer(prompts, padding="max_length", max_length=model.tokenizer.model_max_length,
+                              truncation=True, return_tensors="pt").input_ids
+        return TextCond(self.caption_encoder.to(model.device)(ids.to(model.device))[0])
+
+    def frozen(self, model, y: torch.Tensor, t: torch.Tensor, first: list[str], second: list[str]):
+        """The frozen text-to-image velocities at ``y`` for two caption lists, in one pass."""
+        with torch.no_grad(), adapters_off(model):
+            v = model.predict(torch.cat([y, y]), torch.cat([t, t]), self.captions(model, first + second), None)
+        return v.chunk(2)
+
+    def loss(self, model, batch, rngs):
+        o = self.options
+        # The source latent both as the picture to reconstruct and as the condition: the toy
+        # and flow families condition on the very latents they denoise.
+        x = model.encode_source(batch["source"].to(model.device, model.dtype))
+        shape = x.shape[1:]
+        # Every sample draws the same numbers in the same order, whatever branch it takes.
+        p_identity = 1.0 if self.step < o.identity_warmup else o.identity_prob
+        identity = (per_sample(rngs, (), torch.rand) < p_identity).to(x.device)
+        k = per_sample(rngs, (), lambda s, generator: torch.randint(1, o.rollout_steps + 1, s, generator=generator))
+        noise, eps_rev, eps_id = (per_sample(rngs, shape).to(x) for _ in range(3))
+        t_rev, t_id = (per_sample(rngs, (), torch.rand).to(x) for _ in range(2))
+        edit = (~identity).nonzero().flatten()
+        pick = lambda key: [batch[key][j] for j in edit.tolist()]  # noqa: E731
+        # The rollout swaps the EMA weights in and out in place, so it runs before any pass
+        # that keeps the weights for backward.
+        if len(edit):
+            y_t, y_0 = self.bootstrap(model, x[edit], pick("instruction"), noise[edit], k[edit].to(x.device))
+        per = torch.zeros(len(x), device=x.device)
+        logs = {}
+        if identity.any():
+            i = identity.nonzero().flatten()
+            l_id = self.identity_loss(model, x[i], [batch["reverse"][j] for j in i.tolist()], t_id[i], eps_id[i])
+            per = per.index_put((i,), o.lambda_identity * l_id)
+            logs["identity"] = l_id.mean().item()
+        if len(edit):
+            l_edit, parts = self.edit_loss(model, x[edit], pick("instruction"), pick("reverse"),
+                                           pick("source_caption"), pick("target_caption"), y_t, y_0,
+                                           (k[edit] / o.rollout_steps).to(x), t_rev[edit], eps_rev[edit])
+            per = per.index_put((edit,), l_edit)
+            logs |= {name: value.mean().item() for name, value in parts.items()}
+        loss = per.mean()
+        return loss, {"loss": loss.item(), **logs}
+
+    @torch.no_grad()
+    def bootstrap(self, model, x, instruction, noise, k):
+        """The EMA editor's own edit of ``x``: (state at t = k/steps, clean end), no gradient."""
+        with self.ema.swapped_in() if self.ema is not None else nullcontext():
+            return rollout(model, noise, self.instructions(model, instruction), x, self.options.rollout_steps, k)
+
+    def identity_loss(self, model, x, reverse, t, eps):
+        """``x`` edited by an instruction it already satisfies must come back as ``x``."""
+        v = model.predict(add_noise(x, t, eps), t, self.instructions(model, reverse), x)
+        return flow_matching_loss(v, x, eps)
+
+    def edit_loss(self, model, x, instruction, reverse, source_caption, target_caption, y_t, y_0, t, t_rev, eps_rev):
+        """Forward prior, and with ``cycle`` the routed reverse pass, its prior and the cycle loss."""
+        o = self.options
+        v = model.predict(y_t, t, self.instructions(model, instruction), x)
+        v_src, v_tgt = self.frozen(model, y_t, t, source_caption, target_caption)
+        parts = {"prior_forward": prior_loss(v, v_src, v_tgt, o.alpha)}
+        total = o.lambda_prior * parts["prior_forward"]
+        if o.cycle:
+            y_hat = x0_from_velocity(y_t, t, v)
+            edited = route(y_0, y_hat) if o.gradient_routing else y_hat
+            x_t = add_noise(x, t_rev, eps_rev)
+            v_rev = model.predict(x_t, t_rev, self.instructions(model, reverse), edited)
+            u_src, u_tgt = self.frozen(model, x_t, t_rev, source_caption, target_caption)
+            parts["cycle"] = flow_matching_loss(v_rev, x, eps_rev)
+            parts["prior_reverse"] = prior_loss(v_rev, u_tgt, u_src, o.alpha)
+            total = total + o.lambda_cycle * parts["cycle"] + o.lambda_prior * parts["prior_reverse"]
+        return total, parts
+
+    def validate(self, model):
+        return validate_edits(model, self.config.data.size, self.options)
+
+    def export_model(self, model):
+        """A plain editor: a copy with the LoRA merged into the weights and removed."""
+        merged = copy.deepcopy(model)
+        merged.denoiser.fuse_lora(adapter_names=[ADAPTER])
+        merged.denoiser.unload_lora()
+        return merged
