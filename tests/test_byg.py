@@ -14,7 +14,7 @@ from unpaired_edit.core.toy.datasets import EditDataset, stack
 from unpaired_edit.training.cli import main
 from unpaired_edit.training.config import TrainConfig
 from unpaired_edit.training.methods.byg import (ByG, BygOptions, adapters_off, direction_loss, flow_matching_loss,
-                                                prior_loss, rollout, route)
+                                                merged_copy, prior_loss, rollout, route)
 
 
 def test_direction_loss_sees_only_the_direction():
@@ -139,7 +139,7 @@ def test_export_merges_the_lora_into_a_plain_editor(tmp_path, toy_base):
         for k, p in model.unet.named_parameters():
             if "lora_B" in k:
                 p.normal_(std=0.1)
-    merged = method.export_model(model)
+    merged = merged_copy(model)
     assert not any("lora" in k for k in merged.unet.state_dict())
     assert any("lora" in k for k in model.unet.state_dict())  # the training model is untouched
     x, t, source = torch.randn(2, 3, 8, 8), torch.tensor([0.2, 0.7]), torch.randn(2, 3, 8, 8)

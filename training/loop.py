@@ -7,7 +7,6 @@ import json
 import math
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -16,7 +15,6 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..core.model_files import save_model
 from ..core.models import EditModel
 from ..core.toy.datasets import stack
 from . import checkpoint
@@ -196,15 +194,13 @@ def _validate(method, model, ema, accelerator, out, step, log) -> None:
 
 
 def _export(method, model, ema, accelerator, out) -> Path:
-    path = out / "model.safetensors"
+    """The method's final file(s), written from the EMA weights by the main process."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        extra = {**model.info.extra, "image_size": method.config.data.size}
-        model.info = replace(model.info, method=method.name, name=out.name, base_hash="", extra=extra)
         with _averaged(ema), _eval(model):
-            save_model(method.export_model(model), path)
+            path = method.save(model, out)
     accelerator.wait_for_everyone()
-    return path
+    return path if accelerator.is_main_process else out
 
 
 def _averaged(ema: EMA | None):

@@ -2,9 +2,10 @@
 
 from .base import Method
 from .byg import ByG
+from .clip import Clip
 from .supervised import Supervised
 from .t2i import TextToImage
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (TextToImage, Supervised, ByG)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (TextToImage, Supervised, ByG, Clip)}
 
 __all__ = ["METHODS", "Method"]

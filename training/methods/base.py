@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import ClassVar
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ...core.model_files import load_model
+from ...core.model_files import load_model, save_model
 from ...core.models import EditModel
 from ...core.models.toy import build_toy
 from ..config import TrainConfig
@@ -50,9 +52,12 @@ class Method:
         """Pictures for a grid ([N,3,H,W] in -1..1) and metrics."""
         raise NotImplementedError
 
-    def export_model(self, model: EditModel) -> EditModel:
-        """The model to save at the end (with the EMA weights in place): by default the model itself."""
-        return model
+    def save(self, model: EditModel, out: Path) -> Path:
+        """Write the trained model (the EMA weights are in place) as ``out/model.safetensors``,
+        in the format Load Edit Model reads; the model remembers the size it was trained at."""
+        extra = {**model.info.extra, "image_size": self.config.data.size}
+        model.info = replace(model.info, method=self.name, name=out.name, base_hash="", extra=extra)
+        return save_model(model, out / "model.safetensors")
 
 
 def per_sample(rngs: list[torch.Generator], shape: tuple[int, ...], draw=torch.randn) -> torch.Tensor:

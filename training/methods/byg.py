@@ -229,9 +229,13 @@ class ByG(Method):
     def validate(self, model):
         return validate_edits(model, self.config.data.size, self.options)
 
-    def export_model(self, model):
+    def save(self, model, out):
         """A plain editor: a copy with the LoRA merged into the weights and removed."""
-        merged = copy.deepcopy(model)
-        merged.denoiser.fuse_lora(adapter_names=[ADAPTER])
-        merged.denoiser.unload_lora()
-        return merged
+        return super().save(merged_copy(model), out)
+
+
+def merged_copy(model: EditModel) -> EditModel:
+    merged = copy.deepcopy(model)
+    merged.denoiser.fuse_lora(adapter_names=[ADAPTER])
+    merged.denoiser.unload_lora()
+    return merged
