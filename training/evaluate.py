@@ -3,7 +3,6 @@ edit per kind (and the cycle reconstruction error), or caption accuracy for a ba
 
 from __future__ import annotations
 
-import random
 
 import torch
 
@@ -12,7 +11,7 @@ from ..core.models import EditModel
 from ..core.samplers import EditSettings, Hooks, sample_toy
 from ..core.toy.datasets import EditDataset
 from ..core.toy.oracle import caption_correct, score_edit, summarize
-from ..core.toy.world import caption, sample_split
+from ..core.toy.world import caption, fixed_scenes
 
 
 @torch.no_grad()
@@ -37,8 +36,7 @@ def evaluate_edits(model: EditModel, n: int, size: int, settings: EditSettings, 
 def evaluate_captions(model: EditModel, n: int, size: int, settings: EditSettings, split: str = "heldout",
                       batch: int = 64) -> dict[str, float]:
     """Share of the model's own text-to-image samples in which every captioned attribute is right."""
-    rng = random.Random(0)
-    scenes = [sample_split(rng, held_out=split == "heldout") for _ in range(n)]
+    scenes = fixed_scenes(n, held_out=split == "heldout")
     empty = model.encode_text([""])
     correct = []
     for start in range(0, n, batch):

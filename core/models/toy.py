@@ -43,11 +43,14 @@ class ToyModel(EditModel):
     def factor(self) -> int:
         return 2 ** (len(self.unet.config.block_out_channels) - 1)
 
+    def token_ids(self, prompts: list[str]) -> torch.Tensor:
+        """Padded token ids on the model's device."""
+        return self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
+                              truncation=True, return_tensors="pt").input_ids.to(self.text_encoder.device)
+
     def text_embeddings(self, prompts: list[str]) -> TextCond:
         """Encode with gradients (the text encoder trains with the UNet); no cache."""
-        ids = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
-                             truncation=True, return_tensors="pt").input_ids
-        return TextCond(self.text_encoder(ids.to(self.text_encoder.device))[0])
+        return TextCond(self.text_encoder(self.token_ids(prompts))[0])
 
     @torch.no_grad()
     def _encode_text(self, prompts: list[str]) -> TextCond:

@@ -120,6 +120,13 @@ def sample_split(rng: random.Random, held_out: bool, **kw) -> Scene:
             return scene
 
 
+def fixed_scenes(n: int, held_out: bool = True) -> list[Scene]:
+    """The first ``n`` scenes of a split, the same on every call: what validations and
+    evaluations sample and score."""
+    rng = random.Random(0)
+    return [sample_split(rng, held_out) for _ in range(n)]
+
+
 def clip(scene: Scene, obj: Obj, to_position: str, frames: int) -> list[Scene]:
     """``obj`` gliding from where it is to ``to_position`` over ``frames`` frames."""
     (x0, y0), (x1, y1) = POSITIONS[obj.position], POSITIONS[to_position]

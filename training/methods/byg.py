@@ -40,8 +40,8 @@ from ...core.adapters import add_lora
 from ...core.conventions import add_noise, velocity, x0_from_velocity
 from ...core.models import EditModel, TextCond
 from ...core.toy.datasets import EditDataset
-from .base import Method, per_sample
-from .supervised import validate_edits
+from .base import per_sample
+from .editor import EditorMethod, EditorOptions
 
 ADAPTER = "byg"
 LORA_TARGETS = {  # every layer that carries the edit; conv_in/x_embedder read the source
@@ -53,7 +53,7 @@ LORA_TARGETS = {  # every layer that carries the edit; conv_in/x_embedder read t
 
 
 @dataclass
-class BygOptions:
+class BygOptions(EditorOptions):
     lora_rank: int = 16
     rollout_steps: int = 10  # EMA Euler steps from noise to the clean pseudo-target
     alpha: float = 0.1  # weight of the magnitude anchor inside each prior
@@ -64,11 +64,6 @@ class BygOptions:
     identity_prob: float = 0.15  # share of identity samples after the warm-up
     gradient_routing: bool = True
     cycle: bool = True
-    train_text_encoder: bool = True  # toy models: their small encoder learns the instruction words
-    validate_edits: int = 35
-    validate_steps: int = 20
-    validate_guidance: float = 1.0
-    validate_image_guidance: float = 1.0
 
 
 def _mean_per_sample(x: torch.Tensor) -> torch.Tensor:
@@ -119,7 +114,7 @@ def adapters_off(model: EditModel):
         model.denoiser.enable_adapters()
 
 
-class ByG(Method):
+class ByG(EditorMethod):
     name = "byg"
     Options = BygOptions
 
@@ -132,30 +127,17 @@ class ByG(Method):
         add_lora(model, ADAPTER, self.options.lora_rank, LORA_TARGETS[model.family])
         return model
 
-    def trains_text_encoder(self, model) -> bool:
-        return model.family == "toy" and self.options.train_text_encoder
-
-    def trainable(self, model):
-        denoiser = next(name for name, module in model.modules().items() if module is model.denoiser)
-        extra = {"text_encoder": model.text_encoder} if self.trains_text_encoder(model) else {}
-        return {denoiser: model.denoiser, **extra}
-
     def trains(self, name: str) -> bool:
         return name.startswith("text_encoder.") or ".lora_" in name
 
     def dataset(self):
         return EditDataset(size=self.config.data.size, seed=self.config.data.seed)
 
-    def instructions(self, model, prompts: list[str]) -> TextCond:
-        return model.text_embeddings(prompts) if self.trains_text_encoder(model) else model.encode_text(prompts)
-
     @torch.no_grad()
     def captions(self, model, prompts: list[str]) -> TextCond:
         if not self.trains_text_encoder(model):
             return model.encode_text(prompts)
-        ids = model.tokenizer(prompts, padding="max_length", max_length=model.tokenizer.model_max_length,
-                              truncation=True, return_tensors="pt").input_ids
-        return TextCond(self.caption_encoder.to(model.device)(ids.to(model.device))[0])
+        return TextCond(self.caption_encoder.to(model.device)(model.token_ids(prompts))[0])
 
     def frozen(self, model, y: torch.Tensor, t: torch.Tensor, first: list[str], second: list[str]):
         """The frozen text-to-image velocities at ``y`` for two caption lists, in one pass."""
@@ -176,7 +158,7 @@ class ByG(Method):
         noise, eps_rev, eps_id = (per_sample(rngs, shape).to(x) for _ in range(3))
         t_rev, t_id = (per_sample(rngs, (), torch.rand).to(x) for _ in range(2))
         edit = (~identity).nonzero().flatten()
-        pick = lambda key: [batch[key][j] for j in edit.tolist()]  # noqa: E731
+        pick = _subset(batch, edit)
         # The rollout swaps the EMA weights in and out in place, so it runs before any pass
         # that keeps the weights for backward.
         if len(edit):
@@ -185,7 +167,7 @@ class ByG(Method):
         logs = {}
         if identity.any():
             i = identity.nonzero().flatten()
-            l_id = self.identity_loss(model, x[i], [batch["reverse"][j] for j in i.tolist()], t_id[i], eps_id[i])
+            l_id = self.identity_loss(model, x[i], _subset(batch, i)("reverse"), t_id[i], eps_id[i])
             per = per.index_put((i,), o.lambda_identity * l_id)
             logs["identity"] = l_id.mean().item()
         if len(edit):
@@ -226,12 +208,15 @@ class ByG(Method):
             total = total + o.lambda_cycle * parts["cycle"] + o.lambda_prior * parts["prior_reverse"]
         return total, parts
 
-    def validate(self, model):
-        return validate_edits(model, self.config.data.size, self.options)
-
     def save(self, model, out):
         """A plain editor: a copy with the LoRA merged into the weights and removed."""
         return super().save(merged_copy(model), out)
+
+
+def _subset(batch: dict, index: torch.Tensor):
+    """``key -> the batch's strings under key at index``."""
+    rows = index.tolist()
+    return lambda key: [batch[key][j] for j in rows]
 
 
 def merged_copy(model: EditModel) -> EditModel:

@@ -3,7 +3,6 @@ on toy pictures and their captions. UIP2P's losses read it (training/image_text.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import torch.nn.functional as F
 
 from ...core.toy.datasets import CaptionDataset
 from ...core.toy.render import render
-from ...core.toy.world import caption, sample_split
+from ...core.toy.world import caption, fixed_scenes
 from ..image_text import build_toy_clip
 from .base import Method
 
@@ -49,8 +48,7 @@ class Clip(Method):
 
     @torch.no_grad()
     def validate(self, model):
-        rng = random.Random(0)
-        scenes = [sample_split(rng, held_out=True) for _ in range(self.options.validate_samples)]
+        scenes = fixed_scenes(self.options.validate_samples)
         images = torch.stack([render(s, self.config.data.size) for s in scenes])
         captions = [caption(s) for s in scenes]
         best = (model.images(images) @ model.texts(captions).T).argmax(1)

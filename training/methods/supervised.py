@@ -16,21 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from ...core.conventions import add_noise, velocity
-from ...core.editing import edit_pixels
-from ...core.samplers import EditSettings
 from ...core.toy.datasets import EditDataset
-from ...core.toy.oracle import score_edit, summarize
-from .base import Method, per_sample
+from .base import per_sample
+from .editor import EditorMethod, EditorOptions
 
 
 @dataclass
-class SupervisedOptions:
+class SupervisedOptions(EditorOptions):
     conditioning_dropout: float = 0.05
-    train_text_encoder: bool = True  # toy models: their small encoder learns the instruction words
-    validate_edits: int = 35  # held-out edits (5 of each kind) scored by the oracle at each validation
-    validate_steps: int = 20
-    validate_guidance: float = 1.0
-    validate_image_guidance: float = 1.0
 
 
 def dropout_masks(r: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,18 +46,9 @@ def ip2p_loss(model, source, target, prompts, noise, timesteps, r, p, generators
     return F.mse_loss(prediction.float(), target_out.float())
 
 
-class Supervised(Method):
+class Supervised(EditorMethod):
     name = "supervised"
     Options = SupervisedOptions
-
-    def trains_text_encoder(self, model) -> bool:
-        """Only the toy family's small encoder learns the instruction words; the others stay frozen."""
-        return model.family == "toy" and self.options.train_text_encoder
-
-    def trainable(self, model):
-        denoiser = next(name for name, module in model.modules().items() if module is model.denoiser)
-        extra = {"text_encoder": model.text_encoder} if self.trains_text_encoder(model) else {}
-        return {denoiser: model.denoiser, **extra}
 
     def dataset(self):
         return EditDataset(size=self.config.data.size, seed=self.config.data.seed, with_target=True)
@@ -86,29 +70,7 @@ class Supervised(Method):
         t = torch.sigmoid(per_sample(rngs, ())).to(x0)
         drop_text, drop_image = dropout_masks(r, p)
         prompts = ["" if d else c for c, d in zip(batch["instruction"], drop_text.tolist())]
-        text = model.text_embeddings(prompts) if self.trains_text_encoder(model) else model.encode_text(prompts)
+        text = self.instructions(model, prompts)
         cond = model.encode_source(source) * (~drop_image).to(x0).reshape(-1, 1, 1, 1)
         loss = F.mse_loss(model.predict(add_noise(x0, t, eps), t, text, cond).float(), velocity(x0, eps).float())
         return loss, {"loss": loss.item()}
-
-    def validate(self, model):
-        return validate_edits(model, self.config.data.size, self.options)
-
-
-@torch.no_grad()
-def validate_edits(model, size: int, options) -> tuple[torch.Tensor, dict[str, float]]:
-    """Edit ``options.validate_edits`` held-out sources and score them with the oracle: a grid of
-    (source, edited, true edit) triplets and success / preservation / L1 / L2 per kind."""
-    model.text_cache.clear()  # the text encoder may have changed since the last validation
-    data = EditDataset(size=size, split="heldout", length=options.validate_edits, with_target=True)
-    o = options
-    settings = EditSettings(o.validate_steps, o.validate_guidance, o.validate_image_guidance, seed=0)
-    rows, pictures = [], []
-    for i in range(len(data)):
-        edit, item = data.edit(i), data[i]
-        edited = edit_pixels(model, item["source"][None], item["instruction"], settings)[0]
-        rows.append((edit.kind, score_edit(edited, edit)))
-        pictures += [item["source"], edited.cpu(), item["target"]]
-    table = summarize(rows)
-    metrics = {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
-    return torch.stack(pictures), metrics

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import torch
@@ -12,7 +11,7 @@ from ...core.conventions import add_noise, velocity
 from ...core.samplers import EditSettings, Hooks, sample_toy
 from ...core.toy.datasets import CaptionDataset
 from ...core.toy.oracle import caption_correct
-from ...core.toy.world import caption, sample_split
+from ...core.toy.world import caption, fixed_scenes
 from .base import Method, per_sample
 
 
@@ -46,8 +45,7 @@ class TextToImage(Method):
 
     @torch.no_grad()
     def validate(self, model):
-        rng = random.Random(0)
-        scenes = [sample_split(rng, held_out=True) for _ in range(self.options.validate_samples)]
+        scenes = fixed_scenes(self.options.validate_samples)
         text = model.text_embeddings([caption(s) for s in scenes])  # not the cache: the encoder is training
         empty = model.text_embeddings([""])
         size = self.config.data.size

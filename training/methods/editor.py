@@ -1,0 +1,58 @@
+"""What every method that trains an editor shares: which modules learn, how instructions are
+encoded, and the oracle's validation on held-out edits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ...core.editing import edit_pixels
+from ...core.models import EditModel, TextCond
+from ...core.samplers import EditSettings
+from ...core.toy.datasets import EditDataset
+from ...core.toy.oracle import score_edit, summarize
+from .base import Method
+
+
+@dataclass
+class EditorOptions:
+    train_text_encoder: bool = True  # toy models: their small encoder learns the instruction words
+    validate_edits: int = 35  # held-out edits (5 of each kind) scored by the oracle at each validation
+    validate_steps: int = 20
+    validate_guidance: float = 1.0
+    validate_image_guidance: float = 1.0
+
+
+class EditorMethod(Method):
+    def trains_text_encoder(self, model: EditModel) -> bool:
+        """Only the toy family's small encoder learns the instruction words; the others stay frozen."""
+        return model.family == "toy" and self.options.train_text_encoder
+
+    def trainable(self, model: EditModel) -> dict[str, nn.Module]:
+        denoiser = next(name for name, module in model.modules().items() if module is model.denoiser)
+        extra = {"text_encoder": model.text_encoder} if self.trains_text_encoder(model) else {}
+        return {denoiser: model.denoiser, **extra}
+
+    def instructions(self, model: EditModel, prompts: list[str]) -> TextCond:
+        """Instruction embeddings, with gradients when the text encoder trains."""
+        return model.text_embeddings(prompts) if self.trains_text_encoder(model) else model.encode_text(prompts)
+
+    @torch.no_grad()
+    def validate(self, model: EditModel) -> tuple[torch.Tensor, dict[str, float]]:
+        """Edit held-out sources and score them with the oracle: a grid of (source, edited, true
+        edit) triplets and success / preservation / L1 / L2 per kind."""
+        o = self.options
+        model.text_cache.clear()  # the text encoder may have changed since the last validation
+        data = EditDataset(size=self.config.data.size, split="heldout", length=o.validate_edits, with_target=True)
+        settings = EditSettings(o.validate_steps, o.validate_guidance, o.validate_image_guidance, seed=0)
+        rows, pictures = [], []
+        for i in range(len(data)):
+            edit, item = data.edit(i), data[i]
+            edited = edit_pixels(model, item["source"][None], item["instruction"], settings)[0]
+            rows.append((edit.kind, score_edit(edited, edit)))
+            pictures += [item["source"], edited.cpu(), item["target"]]
+        table = summarize(rows)
+        metrics = {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
+        return torch.stack(pictures), metrics
