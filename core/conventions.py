@@ -52,6 +52,11 @@ class DdpmBridge:
         scale = _bcast((a.sqrt() * (1 + sigma)).to(x_t.dtype), x_t)
         return x_t * scale, timestep.to(x_t.dtype), a
 
+    def flow_time(self, timestep: torch.Tensor) -> torch.Tensor:
+        """The flow time of integer DDPM timesteps (the inverse of ``to_native``'s mapping)."""
+        sigma = self.log_sigmas.to(timestep.device)[timestep.long()].exp()
+        return (sigma / (1 + sigma)).float()
+
     def velocity_from_native(self, out: torch.Tensor, x_native: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         sa, sb = _bcast(a.sqrt().to(out.dtype), out), _bcast((1 - a).sqrt().to(out.dtype), out)
         if self.prediction_type == "epsilon":

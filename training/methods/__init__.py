@@ -5,7 +5,8 @@ from .byg import ByG
 from .clip import Clip
 from .supervised import Supervised
 from .t2i import TextToImage
+from .uip2p import Uip2p
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (TextToImage, Supervised, ByG, Clip)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (TextToImage, Supervised, ByG, Clip, Uip2p)}
 
 __all__ = ["METHODS", "Method"]
