@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from collections.abc import Mapping, Sequence
 
+import torch
 from PIL import Image
 
 from ..core.errors import EditError
+from ..core.images import comfy_to_pixels
+from ..core.toy.edits import as_edit
+from ..core.toy.oracle import score_edit
+from ..core.toy.world import Obj, Scene
 from .convert import load_workflow
 from .execute import default_input_dir, run_workflow
 from .registry import pack_node_classes
@@ -52,21 +58,40 @@ def main(argv: Sequence[str] | None = None, node_classes: Mapping[str, type] | N
 
 
 def demo(output_dir: Path, node_classes: Mapping[str, type]) -> int:
-    """Run workflows/toy_cycle_edit.json; put source, edit, reconstruction and error side by side."""
+    """Run workflows/toy_cycle_edit.json; put source, edit, reconstruction and error side by
+    side, and score the edit with the toy world's oracle (the scene is known)."""
     workflow = Path(__file__).resolve().parents[1] / "workflows" / "toy_cycle_edit.json"
     api = load_workflow(workflow, node_classes)
     result = run_workflow(api, node_classes, output_dir=output_dir, input_dir=default_input_dir(workflow))
     cycle = next(i for i, node in api.items() if node["class_type"] == "UnpairedEdit_CycleEdit")
-    score = result.outputs[cycle][3]
+    edited, reconstruction, _, score = result.outputs[cycle]
     feeder, slot = api[cycle]["inputs"]["image"]
-    source = result.outputs[str(feeder)][slot][0]
-    pictures = [Image.fromarray((source.clamp(0, 1) * 255).round().byte().numpy())]
+    source = result.outputs[str(feeder)][slot]
+    pictures = [Image.fromarray((source[0].clamp(0, 1) * 255).round().byte().numpy())]
     pictures += [Image.open(p) for p in result.files]
     sheet = side_by_side(pictures, ["source", "edited", "reconstruction", "cycle error"])
     sheet_path = output_dir / "sheet.png"
     sheet.save(sheet_path)
-    for path in [*result.files, sheet_path]:
+    inputs = api[cycle]["inputs"]
+    scores = oracle_scores(api[str(feeder)]["inputs"], inputs["instruction"], inputs["reverse_instruction"],
+                           source, edited, reconstruction)
+    scores_path = output_dir / "scores.json"
+    scores_path.write_text(json.dumps({"cycle_score": score, **scores}, indent=1))
+    for path in [*result.files, sheet_path, scores_path]:
         print(path)
-    print(f"'{api[cycle]['inputs']['instruction']}', then '{api[cycle]['inputs']['reverse_instruction']}': "
-          f"cycle score {score:.3f} (1 = the reverse edit restored the source exactly)")
+    print(f"'{inputs['instruction']}', then '{inputs['reverse_instruction']}': cycle score {score:.3f} "
+          "(1 = the reverse edit restored the source exactly)")
+    print(f"oracle: edit {'right' if scores['success'] else 'wrong'}, preservation error "
+          f"{scores['preservation']:.3f}, L1 to the true edit {scores['l1']:.3f}, "
+          f"reconstruction L1 {scores['cycle_l1']:.3f} (pixel units 0..1)")
     return 0
+
+
+def oracle_scores(scene_inputs: dict, instruction: str, reverse: str, source: torch.Tensor, edited: torch.Tensor,
+                  reconstruction: torch.Tensor) -> dict[str, float]:
+    """The oracle's scores of a Toy Scene picture's cycle edit (ComfyUI IMAGE tensors)."""
+    obj = Obj(*(scene_inputs[k] for k in ("shape", "colour", "size", "position")))
+    edit = as_edit(Scene((obj,), scene_inputs["background"]), instruction, reverse)
+    scores = score_edit(comfy_to_pixels(edited)[0], edit)
+    scores["cycle_l1"] = float((comfy_to_pixels(reconstruction) - comfy_to_pixels(source)).abs().mean() / 2)
+    return scores

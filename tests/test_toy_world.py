@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from unpaired_edit.core.toy.datasets import CaptionDataset, EditDataset, stack
-from unpaired_edit.core.toy.edits import KINDS, applicable, edit_region, held_out_edits, interpret, make_edit
+from unpaired_edit.core.toy.edits import (KINDS, applicable, as_edit, edit_region, held_out_edits, interpret,
+                                          make_edit)
 from unpaired_edit.core.toy.oracle import caption_correct, classify, score_edit, summarize
 from unpaired_edit.core.toy.render import object_mask, render
 from unpaired_edit.core.toy.world import (COLOURS, SIZES, Obj, Scene, caption, clip, sample_scene, sample_split,
@@ -40,6 +41,16 @@ def test_every_edit_kind_round_trips(kind):
         assert interpret(edit.source, edit.instruction) == edit.target  # the instruction says what it does
         assert interpret(edit.target, edit.reverse) == edit.source  # and the reverse undoes it
         assert torch.equal(render(interpret(edit.target, edit.reverse), 16), render(edit.source, 16))
+        assert as_edit(edit.source, edit.instruction, edit.reverse) == edit  # the oracle's view from words alone
+
+
+def test_an_instruction_that_changes_nothing_is_not_an_edit():
+    scene = _edits("colour", 1)[0].target
+    obj = scene.objects[0]
+    with pytest.raises(ValueError, match="does not change"):
+        as_edit(scene, f"make the {obj.colour} {obj.shape} {obj.colour}")
+    with pytest.raises(ValueError, match="no object"):
+        as_edit(scene, "make the " + next(f"{c} {obj.shape}" for c in COLOURS if c != obj.colour) + " blue")
 
 
 def test_instructions_vary_and_use_the_vocabulary():

@@ -1,5 +1,6 @@
 """Every workflow shipped in workflows/ runs through the headless runner and writes its images."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 from PIL import Image
 
 from unpaired_edit.runner import load_workflow, run_workflow
+from unpaired_edit.runner.cli import main
 from unpaired_edit.runner.registry import pack_node_classes
 
 WORKFLOWS = sorted((Path(__file__).parents[1] / "workflows").glob("*.json"))
@@ -55,22 +57,11 @@ def test_cycle_workflow_outputs_are_consistent(tmp_path, stem):
     assert abs(score - (1 - error.mean().item())) < 1e-6
 
 
-def test_the_bundled_toy_editor_does_the_edit(tmp_path):
-    """The toy workflow as shipped: the oracle says the shape changed and nothing else did."""
-    from unpaired_edit.core.toy.edits import Edit, interpret
-    from unpaired_edit.core.toy.oracle import score_edit
-    from unpaired_edit.core.toy.world import Obj, Scene
-
-    path = next(p for p in WORKFLOWS if p.stem == "toy_cycle_edit")
-    api = load_workflow(path)
-    result = run_workflow(path, pack_node_classes(), output_dir=tmp_path)
-    cycle_id = next(i for i, n in api.items() if n["class_type"] == "UnpairedEdit_CycleEdit")
-    edited, _, _, score = result.outputs[cycle_id]
-    source = Scene((Obj("circle", "red", "large", "center"),), "sky")  # the workflow's Toy Scene node
-    instruction = api[cycle_id]["inputs"]["instruction"]
-    target = interpret(source, instruction)
-    edit = Edit("shape", source, target, instruction, api[cycle_id]["inputs"]["reverse_instruction"],
-                target.objects[0])
-    scores = score_edit(edited[0].movedim(-1, 0) * 2 - 1, edit)
-    assert scores["success"] == 1.0 and scores["preservation"] < 0.05
-    assert score > 0.9
+def test_the_demo_runs_the_bundled_editor_and_the_oracle_approves(tmp_path, capsys):
+    """The main command as shipped: workflows/toy_cycle_edit.json on the bundled toy editor;
+    the oracle says the shape changed and nothing else did, and the cycle came back."""
+    assert main(["demo", "--output-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "sheet.png").is_file() and len(list(tmp_path.rglob("*.png"))) == 4
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["success"] == 1.0 and scores["preservation"] < 0.05 and scores["cycle_score"] > 0.9
+    assert "oracle: edit right" in capsys.readouterr().out

@@ -194,10 +194,30 @@ _PATTERNS = [(key, _pattern(key, t)) for key, templates in PHRASES.items() for t
 def interpret(scene: Scene, instruction: str) -> Scene:
     """Apply an instruction in this module's phrasing to ``scene`` (the generator's inverse,
     used to check that instructions and reverse instructions say what they mean)."""
+    key, slots = _match(instruction)
+    return _APPLY[key](scene, slots)
+
+
+def as_edit(scene: Scene, instruction: str, reverse: str = "") -> Edit:
+    """The edit an instruction in this module's phrasing makes of ``scene``, for the oracle."""
+    key, slots = _match(instruction)
+    try:
+        target = _APPLY[key](scene, slots)
+    except StopIteration:
+        raise ValueError(f"{instruction!r} names no object of this scene.") from None
+    kind = "resize" if key in ("bigger", "smaller") else key
+    changed = [o for o in target.objects if o not in scene.objects]
+    if target == scene or (kind not in ("background", "remove") and not changed):
+        raise ValueError(f"{instruction!r} does not change this scene.")
+    obj = None if kind in ("background", "remove") else changed[0]
+    return Edit(kind, scene, target, instruction, reverse, obj)
+
+
+def _match(instruction: str) -> tuple[str, dict]:
     for key, pattern in _PATTERNS:
         m = pattern.match(instruction)
         if m:
-            return _APPLY[key](scene, m.groupdict())
+            return key, m.groupdict()
     raise ValueError(f"Not a toy-world instruction: {instruction!r}.")
 
 
