@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import torch
-
 from ..core.editing import check_instruction, cycle_edit, edit_pixels
 from ..core.errors import EditError
 from ..core.images import comfy_to_pixels, pixels_to_comfy, to_rgb

@@ -11,8 +11,7 @@ from unpaired_edit.core.toy.edits import (KINDS, applicable, as_edit, edit_regio
                                           make_edit)
 from unpaired_edit.core.toy.oracle import caption_correct, classify, score_edit, summarize
 from unpaired_edit.core.toy.render import object_mask, render
-from unpaired_edit.core.toy.world import (COLOURS, SIZES, Obj, Scene, caption, clip, sample_scene, sample_split,
-                                          vocabulary)
+from unpaired_edit.core.toy.world import (COLOURS, SIZES, Obj, Scene, caption, clip, sample_scene, vocabulary)
 
 
 def _edits(kind, n=25, seed=0):
