@@ -84,3 +84,21 @@ def test_the_bundled_editor_works_at_other_picture_sizes():
     assert edited.shape == (1, 3, 64, 64)
     scores = score_edit(edited[0], Edit("shape", source, target, instruction, "", target.objects[0]))
     assert scores["success"] == 1.0
+
+
+def test_bundled_weights_match_their_checksums_and_say_what_they_are():
+    """weights/SHA256SUMS lists every bundled file; each is a whole file (not a Git LFS pointer)
+    that names its family, method and training size."""
+    import hashlib
+    from pathlib import Path
+
+    from unpaired_edit.core.model_files import read_metadata
+
+    weights = Path(__file__).parents[1] / "weights"
+    sums = dict(reversed(line.split()) for line in (weights / "SHA256SUMS").read_text().splitlines())
+    assert set(sums) == {p.name for p in weights.glob("*.safetensors")}
+    for name, digest in sums.items():
+        assert hashlib.sha256((weights / name).read_bytes()).hexdigest() == digest, name
+        meta = read_metadata(weights / name, "test")
+        assert meta["info"]["family"] == "toy" and meta["info"]["method"], name
+        assert meta["info"]["extra"]["image_size"] == 16, name
