@@ -32,6 +32,11 @@ class ToyScene:
             },
         }
 
+    @staticmethod
+    def scene(shape: str, colour: str, size: str, position: str, background: str, **_) -> Scene:
+        """The scene these inputs describe (the oracle scores edits of it)."""
+        return Scene((Obj(shape, colour, size, position),), background)
+
     def render(self, shape, colour, size, position, background, pixels):
-        scene = Scene((Obj(shape, colour, size, position),), background)
+        scene = self.scene(shape, colour, size, position, background)
         return (pixels_to_comfy(render(scene, pixels)[None]), caption(scene))

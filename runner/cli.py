@@ -15,7 +15,7 @@ from ..core.errors import EditError
 from ..core.images import comfy_to_pixels
 from ..core.toy.edits import as_edit
 from ..core.toy.oracle import score_edit
-from ..core.toy.world import Obj, Scene
+from ..nodes.toy import ToyScene
 from .convert import load_workflow
 from .execute import default_input_dir, run_workflow
 from .registry import pack_node_classes
@@ -90,8 +90,7 @@ def demo(output_dir: Path, node_classes: Mapping[str, type]) -> int:
 def oracle_scores(scene_inputs: dict, instruction: str, reverse: str, source: torch.Tensor, edited: torch.Tensor,
                   reconstruction: torch.Tensor) -> dict[str, float]:
     """The oracle's scores of a Toy Scene picture's cycle edit (ComfyUI IMAGE tensors)."""
-    obj = Obj(*(scene_inputs[k] for k in ("shape", "colour", "size", "position")))
-    edit = as_edit(Scene((obj,), scene_inputs["background"]), instruction, reverse)
+    edit = as_edit(ToyScene.scene(**scene_inputs), instruction, reverse)
     scores = score_edit(comfy_to_pixels(edited)[0], edit)
     scores["cycle_l1"] = float((comfy_to_pixels(reconstruction) - comfy_to_pixels(source)).abs().mean() / 2)
     return scores

@@ -1,12 +1,14 @@
 """The toy family: its time convention, the exact text-to-image mode, sampling and files."""
 
+import hashlib
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
 from unpaired_edit.core.conventions import add_noise, x0_from_velocity
 from unpaired_edit.core.editing import edit_pixels
-from unpaired_edit.core.model_files import load_model, save_model
+from unpaired_edit.core.model_files import load_model, read_metadata, save_model
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.samplers import EditSettings, Hooks, sample_toy
 from unpaired_edit.core.toy.render import render
@@ -89,11 +91,6 @@ def test_the_bundled_editor_works_at_other_picture_sizes():
 def test_bundled_weights_match_their_checksums_and_say_what_they_are():
     """weights/SHA256SUMS lists every bundled file; each is a whole file (not a Git LFS pointer)
     that names its family, method and training size."""
-    import hashlib
-    from pathlib import Path
-
-    from unpaired_edit.core.model_files import read_metadata
-
     weights = Path(__file__).parents[1] / "weights"
     sums = dict(reversed(line.split()) for line in (weights / "SHA256SUMS").read_text().splitlines())
     assert set(sums) == {p.name for p in weights.glob("*.safetensors")}

@@ -74,7 +74,7 @@ class Uip2pOptions(EditorOptions):
 def clip_direction_loss(edited: torch.Tensor, source: torch.Tensor, target_text: torch.Tensor,
                         source_text: torch.Tensor) -> torch.Tensor:
     """Per sample, 1 - cos between the change in image embedding and the change in caption embedding."""
-    return 1 - F.cosine_similarity(edited - source, target_text - source_text, dim=-1)
+    return similarity_loss(edited - source, target_text - source_text)
 
 
 def similarity_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
