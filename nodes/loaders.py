@@ -16,6 +16,8 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 # Models that come with the pack: trained toy-world models (16x16 pictures of coloured shapes)
 # and random-weight models built in code, which prove a workflow runs but do not edit.
 BUILTIN = {
+    "builtin/toy-uip2p-16 (toy world editor, trained unpaired)":
+        lambda: load_model(WEIGHTS / "toy-uip2p-16.safetensors"),
     "builtin/toy-supervised-16 (toy world editor, paired baseline)":
         lambda: load_model(WEIGHTS / "toy-supervised-16.safetensors"),
     "builtin/toy-base-16 (toy world text-to-image base, not an editor)":

@@ -32,8 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input-dir", help="Folder LoadImage reads (default: 'input' beside the workflow, "
                                          "else the workflow's folder).")
     run.add_argument("--output-dir", default="output", help="Folder for saved images (default: ./output).")
-    demo = commands.add_parser("demo", help="Cycle-edit a toy-world picture with the bundled toy editor and write "
-                                            "a before/after sheet.")
+    demo = commands.add_parser("demo", help="Cycle-edit a toy-world picture with the bundled unpaired toy editor "
+                                            "and write the images, a sheet and the oracle's scores.")
     demo.add_argument("--output-dir", default="output/demo", help="Where to write (default: ./output/demo).")
     return parser
 

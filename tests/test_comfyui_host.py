@@ -16,10 +16,13 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from unpaired_edit import NODE_CLASS_MAPPINGS
-from unpaired_edit.runner import load_workflow
+from unpaired_edit.runner import load_workflow, run_workflow
+from unpaired_edit.runner.registry import pack_node_classes
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
@@ -89,6 +92,18 @@ def test_pack_imports_and_nodes_are_listed(server):
     assert not [line for line in ours if "IMPORT FAILED" in line or "Cannot import" in line], ours
 
 
+def _run_prompt(url: str, api: dict) -> dict:
+    """POST a prompt, wait (at most 5 minutes) for it to finish and return its history entry."""
+    prompt_id = _post(f"{url}/prompt", {"prompt": api, "client_id": uuid.uuid4().hex})["prompt_id"]
+    for _ in range(300):
+        history = _get(f"{url}/history/{prompt_id}").get(prompt_id)
+        if history and history["status"].get("completed") is not None:
+            assert history["status"]["status_str"] == "success", json.dumps(history["status"])[:3000]
+            return history
+        time.sleep(1)
+    pytest.fail("the prompt did not finish")
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
 def test_workflow_runs_through_post_prompt(server, path):
     url, base = server
@@ -96,15 +111,7 @@ def test_workflow_runs_through_post_prompt(server, path):
     for node in api.values():
         if "steps" in node["inputs"]:
             node["inputs"]["steps"] = 2
-    prompt_id = _post(f"{url}/prompt", {"prompt": api, "client_id": uuid.uuid4().hex})["prompt_id"]
-    for _ in range(300):  # bounded: 5 minutes at most
-        history = _get(f"{url}/history/{prompt_id}").get(prompt_id)
-        if history and history["status"].get("completed") is not None:
-            break
-        time.sleep(1)
-    else:
-        pytest.fail(f"{path.name} did not finish")
-    assert history["status"]["status_str"] == "success", json.dumps(history["status"])[:3000]
+    history = _run_prompt(url, api)
     saved = [img for out in history["outputs"].values() for img in out.get("images", [])]
     expected = sum(node["class_type"] == "SaveImage" for node in api.values())
     assert len(saved) == expected
@@ -114,3 +121,25 @@ def test_workflow_runs_through_post_prompt(server, path):
         if node["class_type"] == "UnpairedEdit_CycleEdit":
             score = history["outputs"][node_id]["cycle_score"][0]
             assert 0.0 <= score <= 1.0
+
+
+def test_the_default_editor_edits_in_comfyui_as_in_the_runner(server, tmp_path):
+    """workflows/toy_cycle_edit.json as shipped (the bundled unpaired editor, all its steps):
+    ComfyUI saves the same pictures and reports the same cycle score as the headless runner,
+    whose result the oracle approves (test_workflows.py)."""
+    url, base = server
+    path = REPO / "workflows" / "toy_cycle_edit.json"
+    api = load_workflow(path)
+    history = _run_prompt(url, api)
+    ours = run_workflow(path, pack_node_classes(), output_dir=tmp_path)
+    cycle_id = next(i for i, n in api.items() if n["class_type"] == "UnpairedEdit_CycleEdit")
+    assert abs(history["outputs"][cycle_id]["cycle_score"][0] - ours.outputs[cycle_id][3]) < 1e-4
+    for node_id, node in api.items():
+        if node["class_type"] == "SaveImage":
+            theirs = _pixels(base / "output", history["outputs"][node_id]["images"][0])
+            mine = _pixels(tmp_path, ours.ui[node_id]["images"][0])
+            assert np.abs(theirs - mine).max() <= 1, node["inputs"]["filename_prefix"]
+
+
+def _pixels(root: Path, entry: dict) -> np.ndarray:
+    return np.asarray(Image.open(root / entry["subfolder"] / entry["filename"]), np.int16)

@@ -11,7 +11,8 @@ from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.nodes.edit import CycleEdit, EditImage
 from unpaired_edit.nodes.loaders import BUILTIN, LoadEditModel
 
-TOY_EDITOR, TOY_BASE, TINY_IP2P, TINY_FLOW = list(BUILTIN)
+TINY_IP2P = "builtin/tiny-ip2p (random weights, for testing)"
+TINY_FLOW = "builtin/tiny-flow (random weights, for testing)"
 FAST = dict(steps=3, guidance=0.0, image_guidance=0.0, seed=1)
 
 

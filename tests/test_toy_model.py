@@ -77,7 +77,7 @@ def test_the_bundled_editor_works_at_other_picture_sizes():
     from unpaired_edit.core.toy.oracle import score_edit
     from unpaired_edit.nodes.loaders import BUILTIN
 
-    model = BUILTIN["builtin/toy-supervised-16 (toy world editor, paired baseline)"]()
+    model = BUILTIN["builtin/toy-uip2p-16 (toy world editor, trained unpaired)"]()
     assert model.info.extra["image_size"] == 16
     source = Scene((Obj("circle", "red", "large", "center"),), "sky")
     instruction = "turn the red circle into a square"
