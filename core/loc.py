@@ -1,0 +1,99 @@
+"""LoRA of Change's hypernetwork: a before/after picture pair in, a LoRA for the editor out.
+
+Both pictures go through one image encoder (patch tokens); their pooled features are fused by
+a linear layer into the pair's "visual instruction"; a transformer decoder (6 blocks, the
+paper's M) reads the tokens of both pictures and that feature with one learned query per
+target layer; per-layer linear heads turn each query's output into the layer's LoRA factors.
+The ``up`` heads start at zero, so an untrained hypernetwork changes nothing.
+
+Not fixed by the paper, chosen here (methods.md §6.2): targets are the attention projections
+(where an InstructPix2Pix UNet reads the instruction), rank 4, and the query-per-layer decoder
+of HyperDreamBooth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .generated_lora import LoraDelta
+
+
+@dataclass
+class LocConfig:
+    targets: dict[str, list[int]]  # layer name -> [in_features, out_features]
+    rank: int = 4
+    width: int = 128
+    blocks: int = 6
+    heads: int = 4
+    image_size: int = 16  # the encoder sees both pictures at this size
+    patch: int = 4
+    encoder_blocks: int = 2
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class PatchEncoder(nn.Module):
+    """A small ViT: patch embedding, learned positions, pre-norm transformer blocks."""
+
+    def __init__(self, config: LocConfig) -> None:
+        super().__init__()
+        self.size = config.image_size
+        self.embed = nn.Conv2d(3, config.width, config.patch, stride=config.patch)
+        self.position = nn.Parameter(torch.randn(1, (config.image_size // config.patch) ** 2, config.width) * 0.02)
+        self.blocks = nn.TransformerEncoder(_encoder_layer(config), config.encoder_blocks, enable_nested_tensor=False)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """[B,3,H,W] in -1..1 -> tokens [B,N,width]."""
+        if pixels.shape[-2:] != (self.size, self.size):
+            pixels = F.interpolate(pixels, size=(self.size, self.size), mode="bilinear", antialias=True)
+        tokens = self.embed(pixels).flatten(2).transpose(1, 2)
+        return self.blocks(tokens + self.position)
+
+
+class LocHypernetwork(nn.Module):
+    def __init__(self, config: LocConfig) -> None:
+        super().__init__()
+        self.config = config
+        w, n = config.width, len(config.targets)
+        self.encoder = PatchEncoder(config)
+        self.fuse = nn.Linear(2 * w, w)
+        self.which = nn.Parameter(torch.randn(3, w) * 0.02)  # marks before / after / fused tokens
+        self.queries = nn.Parameter(torch.randn(n, w) * 0.02)
+        self.decoder = nn.TransformerDecoder(_decoder_layer(config), config.blocks)
+        self.down = nn.ModuleList(nn.Linear(w, config.rank * fan_in) for fan_in, _ in config.targets.values())
+        self.up = nn.ModuleList(nn.Linear(w, fan_out * config.rank) for _, fan_out in config.targets.values())
+        for head in self.up:
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+
+    def forward(self, before: torch.Tensor, after: torch.Tensor) -> LoraDelta:
+        """Pictures [B,3,H,W] in -1..1 (each pair the same size) -> one LoRA per pair."""
+        b = before.shape[0]
+        tokens_before, tokens_after = self.encoder(torch.cat([before, after])).chunk(2)
+        instruction = self.fuse(torch.cat([tokens_before.mean(1), tokens_after.mean(1)], dim=-1))
+        memory = torch.cat([tokens_before + self.which[0], tokens_after + self.which[1],
+                            instruction[:, None] + self.which[2]], dim=1)
+        features = self.decoder(self.queries.expand(b, -1, -1), memory)
+        down, up = {}, {}
+        for i, (name, (fan_in, fan_out)) in enumerate(self.config.targets.items()):
+            # 1/sqrt(fan_in) keeps B A x at the scale of W x whatever the layer's width
+            down[name] = self.down[i](features[:, i]).view(b, self.config.rank, fan_in) / math.sqrt(fan_in)
+            up[name] = self.up[i](features[:, i]).view(b, fan_out, self.config.rank)
+        return LoraDelta(down, up)
+
+
+def _encoder_layer(config: LocConfig) -> nn.TransformerEncoderLayer:
+    return nn.TransformerEncoderLayer(config.width, config.heads, 4 * config.width, dropout=0.0,
+                                      batch_first=True, norm_first=True)
+
+
+def _decoder_layer(config: LocConfig) -> nn.TransformerDecoderLayer:
+    return nn.TransformerDecoderLayer(config.width, config.heads, 4 * config.width, dropout=0.0,
+                                      batch_first=True, norm_first=True)
