@@ -51,6 +51,12 @@ class LoraDelta:
         """The full weight change of one layer, [B, out, in]."""
         return self.up[name] @ self.down[name]
 
+    @staticmethod
+    def cat(deltas: Sequence["LoraDelta"]) -> "LoraDelta":
+        """One batch from several (same layers and rank)."""
+        return LoraDelta({k: torch.cat([d.down[k] for d in deltas]) for k in deltas[0].down},
+                         {k: torch.cat([d.up[k] for d in deltas]) for k in deltas[0].up})
+
     def select(self, i: int) -> "LoraDelta":
         return LoraDelta({k: v[i : i + 1] for k, v in self.down.items()}, {k: v[i : i + 1] for k, v in self.up.items()})
 

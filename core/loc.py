@@ -15,12 +15,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .generated_lora import LoraDelta
+from .editing import edit_pixels
+from .errors import EditError
+from .generated_lora import LoraDelta, merged
+from .model_files import FORMAT_VERSION, _read_tensors, atomic_save, read_metadata
+from .models import EditModel
+from .samplers import EditSettings, Hooks
+
+KIND = "loc_hypernetwork"
 
 
 @dataclass
@@ -97,3 +105,31 @@ def _encoder_layer(config: LocConfig) -> nn.TransformerEncoderLayer:
 def _decoder_layer(config: LocConfig) -> nn.TransformerDecoderLayer:
     return nn.TransformerDecoderLayer(config.width, config.heads, 4 * config.width, dropout=0.0,
                                       batch_first=True, norm_first=True)
+
+
+def save_hypernetwork(hypernetwork: LocHypernetwork, editor: EditModel, path: str | Path, **extra) -> Path:
+    """Weights plus what they belong to: the editor's family and fingerprint, and the config."""
+    meta = {"format_version": FORMAT_VERSION, "kind": KIND, "family": editor.family, "base_hash": editor.base_hash(),
+            "base_name": editor.info.name, "loc": hypernetwork.config.to_dict(), **extra}
+    return atomic_save(hypernetwork.state_dict(), meta, path)
+
+
+def load_hypernetwork(path: str | Path, where: str = "Load LoC Hypernetwork") -> tuple[LocHypernetwork, dict]:
+    """The hypernetwork (on the CPU, in eval mode) and its file's metadata."""
+    path = Path(path)
+    meta = read_metadata(path, where)
+    if meta.get("kind") != KIND:
+        raise EditError(where, f"'{path.name}' is not a LoC hypernetwork.",
+                        "Pick a file written by `python -m unpaired_edit.training loc`.")
+    hypernetwork = LocHypernetwork(LocConfig(**meta["loc"]))
+    hypernetwork.load_state_dict(_read_tensors(path, where))
+    return hypernetwork.eval().requires_grad_(False), meta
+
+
+@torch.no_grad()
+def edit_with_lora(model: EditModel, pixels: torch.Tensor, delta: LoraDelta, strength: float,
+                   settings: EditSettings, hooks: Hooks | None = None) -> torch.Tensor:
+    """Edit ``pixels`` [B,3,H,W] with a generated LoRA merged at ``strength`` and the empty
+    instruction (the LoRA is the instruction)."""
+    with merged(model.denoiser, [(delta, strength)]):
+        return edit_pixels(model, pixels, "", settings, hooks)

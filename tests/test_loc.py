@@ -2,12 +2,21 @@
 
 import pytest
 import torch
+import yaml
+from safetensors.torch import load_file
 from torch import nn
 
+from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.generated_lora import LoraDelta, applied, merged, target_layers
-from unpaired_edit.core.loc import LocConfig, LocHypernetwork
+from unpaired_edit.core.loc import LocConfig, LocHypernetwork, load_hypernetwork
+from unpaired_edit.core.model_files import load_model, save_model
 from unpaired_edit.core.models.base import TextCond
+from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.core.models.toy import build_toy
+from unpaired_edit.core.toy.datasets import EditDataset, stack
+from unpaired_edit.training.cli import main
+from unpaired_edit.training.config import TrainConfig
+from unpaired_edit.training.methods.loc import Loc, LocOptions
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +143,80 @@ def test_pictures_of_any_size_give_a_lora(toy):
     hyper = _wake(_hypernetwork(toy))
     big = hyper(*(p.repeat(1, 1, 4, 4) for p in _pairs(1)))
     assert big.batch == 1 and all(big.down[n].shape == (1, 4, f) for n, (f, _) in hyper.config.targets.items())
+
+
+# -- the loc trainer ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loc")
+    save_model(build_toy(seed=1), root / "toy.safetensors")
+    save_model(tiny_ip2p(), root / "ip2p.safetensors")
+    return root
+
+
+def _config(tmp_path, assets, name, model, **overrides):
+    data = {"output_dir": str(tmp_path / name), "model": str(assets / model), "batch_size": 3, "log_every": 1,
+            "validate_every": 100, "ema_decay": 0.9, "data": {"size": 8}, "optim": {"warmup_steps": 2},
+            "loc": {"width": 32, "blocks": 2, "heads": 2, "encoder_size": 8, "validate_edits": 7,
+                    "validate_steps": 2}, **overrides}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("family", ["toy", "ip2p"])
+def test_two_steps_write_a_hypernetwork_for_that_editor(tmp_path, assets, family):
+    size = {"size": 8 if family == "toy" else 16}
+    assert main(["loc", "--config", _config(tmp_path, assets, "run", f"{family}.safetensors", steps=2,
+                                            data=size)]) == 0
+    hyper, meta = load_hypernetwork(tmp_path / "run" / "hypernetwork.safetensors")
+    editor = load_model(assets / f"{family}.safetensors")
+    assert meta["family"] == family and meta["base_hash"] == editor.base_hash()
+    rows = [yaml.safe_load(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert {"forward", "reverse"} <= rows[0].keys() and "val/all/success" in rows[-1]
+    delta = hyper(*(p.repeat(1, 1, 2, 2) for p in _pairs(1)))
+    assert any(torch.count_nonzero(up) > 0 for up in delta.up.values())  # the up heads have learnt
+    assert set(delta.down) == set(target_layers(editor.denoiser))
+
+
+def test_only_the_hypernetwork_learns(tmp_path, assets):
+    config = TrainConfig(output_dir=str(tmp_path), model=str(assets / "toy.safetensors"))
+    method = Loc(config, LocOptions(width=32, blocks=2, heads=2, encoder_size=8))
+    system = method.build_model()
+    system.editor.unet.requires_grad_(False)
+    system.editor.text_encoder.requires_grad_(False)
+    _wake(system.hypernetwork)
+    data = EditDataset(size=8, length=2, with_target=True)
+    loss, logs = method.loss(system, stack([data[0], data[1]]), [torch.Generator().manual_seed(i) for i in range(2)])
+    loss.backward()
+    assert all(p.grad is not None for p in system.hypernetwork.parameters())
+    assert logs["forward"] > 0 and logs["reverse"] > 0
+
+
+def test_without_lora_reverse_only_the_forward_term(tmp_path, assets):
+    loc = {"width": 32, "blocks": 2, "heads": 2, "encoder_size": 8, "reverse": False, "validate_edits": 7,
+           "validate_steps": 2}
+    assert main(["loc", "--config", _config(tmp_path, assets, "run", "toy.safetensors", steps=1, loc=loc)]) == 0
+    row = yaml.safe_load((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert "reverse" not in row
+
+
+def test_resume_is_exact(tmp_path, assets):
+    def run(name, steps, *extra):
+        main(["loc", "--config", _config(tmp_path, assets, name, "toy.safetensors", steps=steps,
+                                         checkpoint_every=2), *extra])
+
+    run("straight", 4)
+    run("split", 2)
+    run("split", 4, "--resume")
+    straight = load_file(tmp_path / "straight" / "hypernetwork.safetensors")
+    split = load_file(tmp_path / "split" / "hypernetwork.safetensors")
+    assert all(torch.equal(straight[k], split[k]) for k in straight)
+
+
+def test_loc_needs_an_editor(tmp_path, assets):
+    with pytest.raises(ValueError, match="needs a trained editor"):
+        Loc(TrainConfig(output_dir=str(tmp_path)), LocOptions()).build_model()
+    with pytest.raises(EditError, match="not a LoC hypernetwork"):
+        load_hypernetwork(assets / "toy.safetensors")

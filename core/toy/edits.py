@@ -91,6 +91,32 @@ def held_out_edits(n: int, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> lis
     return edits
 
 
+def analogous(edit: Edit, rng: random.Random, tries: int = 5000) -> Edit:
+    """The same instruction on another scene of the same split (A:A' :: B:B'): what an edit
+    learnt from one before/after pair is judged on."""
+    for _ in range(tries):
+        scene = sample_split(rng, held_out=edit.source.held_out)
+        if scene == edit.source:
+            continue
+        try:
+            other = as_edit(scene, edit.instruction, edit.reverse)
+        except ValueError:
+            continue
+        if possible(other.target):
+            return other
+    raise ValueError(f"No other scene found for {edit.instruction!r} in {tries} tries.")
+
+
+def possible(scene: Scene) -> bool:
+    """Whether ``sample_scene`` could have drawn ``scene``: at most one object, or two small ones
+    on opposite sides that differ in colour and shape."""
+    if len(scene.objects) != 2:
+        return len(scene.objects) < 2
+    a, b = scene.objects
+    return (a.size == b.size == "small" and OPPOSITE.get(a.position) == b.position
+            and a.colour != b.colour and a.shape != b.shape)
+
+
 def _say(rng: random.Random, key: str, **slots) -> str:
     return rng.choice(PHRASES[key]).format(**slots)
 

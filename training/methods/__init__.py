@@ -3,10 +3,11 @@
 from .base import Method
 from .byg import ByG
 from .clip import Clip
+from .loc import Loc
 from .supervised import Supervised
 from .t2i import TextToImage
 from .uip2p import Uip2p
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (TextToImage, Supervised, ByG, Clip, Uip2p)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (TextToImage, Supervised, ByG, Clip, Uip2p, Loc)}
 
 __all__ = ["METHODS", "Method"]
