@@ -244,7 +244,10 @@ def _build(class_path: str, config: dict):
 
 def _config(module) -> dict:
     config = module.config
-    return config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    config = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    if "_use_default_values" in config:  # diffusers fills it from a set: sorted, equal weights give equal bytes
+        config["_use_default_values"] = sorted(config["_use_default_values"])
+    return config
 
 
 def _tokenizer_options(tok) -> dict:
