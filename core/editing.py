@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from .errors import EditError
+from .generated_lora import merged
 from .images import fit_to_model
 from .instructions import NotInvertible, reverse_or_invert
 from .models.base import EditModel
@@ -17,11 +18,20 @@ def _fit(model: EditModel, pixels: torch.Tensor):
     return fit_to_model(pixels.to(model.device, model.dtype), model.factor, model.info.extra.get("image_size"))
 
 
-def check_instruction(instruction: str, where: str) -> str:
+def check_instruction(instruction: str, where: str, model: EditModel | None = None) -> str:
+    """The instruction, stripped; empty only for a model with an edit LoRA (the LoRA says what to do)."""
     text = (instruction or "").strip()
-    if not text:
+    if not text and not (model is not None and model.edit_loras):
         raise EditError(where, "The instruction is empty.", "Type what to change, e.g. 'make the sky red'.")
     return text
+
+
+def _sample(model: EditModel, source, text, uncond, settings: EditSettings, hooks: Hooks | None,
+            reverse: bool = False) -> torch.Tensor:
+    """Sample with the model's edit LoRAs merged, negated for a reverse edit (LoRA Reverse)."""
+    loras = [(-delta if reverse else delta, strength) for delta, strength in model.edit_loras]
+    with merged(model.denoiser, loras):
+        return sample(model, source, text, uncond, settings, hooks)
 
 
 @torch.no_grad()
@@ -31,7 +41,7 @@ def edit_pixels(model: EditModel, pixels: torch.Tensor, instruction: str, settin
     padded, fit = _fit(model, pixels)
     text, uncond = model.encode_text([instruction, negative]).rows()
     source = model.encode_source(padded)
-    latents = sample(model, source, text, uncond, settings, hooks)
+    latents = _sample(model, source, text, uncond, settings, hooks)
     return fit.undo(model.decode(latents)).float().clamp(-1, 1)
 
 
@@ -50,20 +60,29 @@ def cycle_edit(model: EditModel, pixels: torch.Tensor, instruction: str, reverse
     """Forward edit with ``instruction``, then edit the result back with the reverse instruction.
 
     The three prompts (forward, reverse, empty) are encoded in one call and the empty one is
-    shared by both passes; each pass encodes its source once for all of its steps.
+    shared by both passes; each pass encodes its source once for all of its steps. A model's
+    edit LoRAs are negated for the reverse pass.
     """
-    try:
-        reverse = reverse_or_invert(instruction, reverse_instruction)
-    except NotInvertible as err:
-        raise EditError(f"{where} › reverse_instruction", str(err),
-                        "Type the reverse instruction in `reverse_instruction`.") from None
+    reverse = _reverse(model, instruction, reverse_instruction, where)
     hooks = replace(hooks or Hooks(), offset=0, total=2 * settings.steps)  # one bar over both passes
     padded, fit = _fit(model, pixels)
     forward_text, reverse_text, uncond = model.encode_text([instruction, reverse, ""]).rows()
-    edited = model.decode(sample(model, model.encode_source(padded), forward_text, uncond, settings, hooks)).clamp(-1, 1)
+    edited = model.decode(_sample(model, model.encode_source(padded), forward_text, uncond, settings, hooks))
+    edited = edited.clamp(-1, 1)
     hooks = replace(hooks, offset=settings.steps)
-    reconstruction = model.decode(sample(model, model.encode_source(edited), reverse_text, uncond, settings, hooks))
+    reconstruction = model.decode(_sample(model, model.encode_source(edited), reverse_text, uncond, settings, hooks,
+                                          reverse=True))
     edited, reconstruction = fit.undo(edited).float().clamp(-1, 1), fit.undo(reconstruction).float().clamp(-1, 1)
     error = ((reconstruction - pixels.to(reconstruction)).abs() / 2).mean(dim=1)
     return CycleResult(edited, reconstruction, error.cpu(), float(1 - error.mean()), reverse)
 
+
+
+def _reverse(model: EditModel, instruction: str, reverse_instruction: str | None, where: str) -> str:
+    if model.edit_loras and not instruction.strip():  # the negated LoRA is the reverse edit
+        return (reverse_instruction or "").strip()
+    try:
+        return reverse_or_invert(instruction, reverse_instruction)
+    except NotInvertible as err:
+        raise EditError(f"{where} › reverse_instruction", str(err),
+                        "Type the reverse instruction in `reverse_instruction`.") from None

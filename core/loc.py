@@ -21,12 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .editing import edit_pixels
 from .errors import EditError
-from .generated_lora import LoraDelta, merged
+from .generated_lora import LoraDelta
 from .model_files import FORMAT_VERSION, _read_tensors, atomic_save, read_metadata
 from .models import EditModel
-from .samplers import EditSettings, Hooks
 
 KIND = "loc_hypernetwork"
 
@@ -82,9 +80,9 @@ class LocHypernetwork(nn.Module):
             nn.init.zeros_(head.bias)
 
     def forward(self, before: torch.Tensor, after: torch.Tensor) -> LoraDelta:
-        """Pictures [B,3,H,W] in -1..1 (each pair the same size) -> one LoRA per pair."""
+        """Pictures [B,3,H,W] in -1..1 (any sizes: the encoder resizes) -> one LoRA per pair."""
         b = before.shape[0]
-        tokens_before, tokens_after = self.encoder(torch.cat([before, after])).chunk(2)
+        tokens_before, tokens_after = self.encoder(before), self.encoder(after)
         instruction = self.fuse(torch.cat([tokens_before.mean(1), tokens_after.mean(1)], dim=-1))
         memory = torch.cat([tokens_before + self.which[0], tokens_after + self.which[1],
                             instruction[:, None] + self.which[2]], dim=1)
@@ -124,12 +122,3 @@ def load_hypernetwork(path: str | Path, where: str = "Load LoC Hypernetwork") ->
     hypernetwork = LocHypernetwork(LocConfig(**meta["loc"]))
     hypernetwork.load_state_dict(_read_tensors(path, where))
     return hypernetwork.eval().requires_grad_(False), meta
-
-
-@torch.no_grad()
-def edit_with_lora(model: EditModel, pixels: torch.Tensor, delta: LoraDelta, strength: float,
-                   settings: EditSettings, hooks: Hooks | None = None) -> torch.Tensor:
-    """Edit ``pixels`` [B,3,H,W] with a generated LoRA merged at ``strength`` and the empty
-    instruction (the LoRA is the instruction)."""
-    with merged(model.denoiser, [(delta, strength)]):
-        return edit_pixels(model, pixels, "", settings, hooks)

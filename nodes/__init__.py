@@ -2,6 +2,7 @@
 
 from .edit import CycleEdit, EditImage
 from .loaders import LoadEditModel
+from .loc import ApplyEditLora, BeforeAfterToLora, LoadEditLora, LoadLocHypernetwork, SaveEditLora
 from .toy import ToyScene
 
 NODE_CLASS_MAPPINGS = {
@@ -9,6 +10,11 @@ NODE_CLASS_MAPPINGS = {
     "UnpairedEdit_EditImage": EditImage,
     "UnpairedEdit_CycleEdit": CycleEdit,
     "UnpairedEdit_ToyScene": ToyScene,
+    "UnpairedEdit_LoadLocHypernetwork": LoadLocHypernetwork,
+    "UnpairedEdit_BeforeAfterToLora": BeforeAfterToLora,
+    "UnpairedEdit_ApplyEditLora": ApplyEditLora,
+    "UnpairedEdit_SaveEditLora": SaveEditLora,
+    "UnpairedEdit_LoadEditLora": LoadEditLora,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -16,4 +22,9 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "UnpairedEdit_EditImage": "Edit Image (Unpaired Edit)",
     "UnpairedEdit_CycleEdit": "Cycle Edit (Unpaired Edit)",
     "UnpairedEdit_ToyScene": "Toy Scene (Unpaired Edit)",
+    "UnpairedEdit_LoadLocHypernetwork": "Load LoC Hypernetwork (Unpaired Edit)",
+    "UnpairedEdit_BeforeAfterToLora": "Before/After → Edit LoRA (Unpaired Edit)",
+    "UnpairedEdit_ApplyEditLora": "Apply Edit LoRA (Unpaired Edit)",
+    "UnpairedEdit_SaveEditLora": "Save Edit LoRA (Unpaired Edit)",
+    "UnpairedEdit_LoadEditLora": "Load Edit LoRA (Unpaired Edit)",
 }

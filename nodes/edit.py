@@ -37,7 +37,8 @@ def _common_inputs() -> dict:
                                        "factor are padded and cropped back (models trained at one size, "
                                        "like the toy ones, get the picture resized to it and back)."}),
         "instruction": ("STRING", {"multiline": True, "default": "",
-                                   "tooltip": "What to change, as an instruction: 'make the sky red'."}),
+                                   "tooltip": "What to change, as an instruction: 'make the sky red'. May be "
+                                              "empty when an edit LoRA (Apply Edit LoRA) says what to change."}),
     }
 
 
@@ -83,7 +84,7 @@ class EditImage:
     def edit(self, edit_model, image, instruction, steps, guidance, image_guidance, seed):
         model = _check_model(edit_model, "Edit Image › edit_model")
         pixels = comfy_to_pixels(to_rgb(image, "Edit Image › image"))
-        instruction = check_instruction(instruction, "Edit Image › instruction")
+        instruction = check_instruction(instruction, "Edit Image › instruction", model)
         settings = settings_for(model, steps, guidance, image_guidance, seed)
         hooks = Hooks(progress=host.progress(settings.steps), should_stop=host.should_stop)
         with on_device(model):
@@ -122,7 +123,7 @@ class CycleEdit:
     def cycle(self, edit_model, image, instruction, steps, guidance, image_guidance, seed, reverse_instruction=""):
         model = _check_model(edit_model, "Cycle Edit › edit_model")
         pixels = comfy_to_pixels(to_rgb(image, "Cycle Edit › image"))
-        instruction = check_instruction(instruction, "Cycle Edit › instruction")
+        instruction = check_instruction(instruction, "Cycle Edit › instruction", model)
         settings = settings_for(model, steps, guidance, image_guidance, seed)
         hooks = Hooks(progress=host.progress(2 * settings.steps), should_stop=host.should_stop)
         with on_device(model):

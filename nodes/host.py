@@ -28,6 +28,12 @@ def _local_models_dir() -> Path:
     return Path(os.environ.get(MODELS_DIR_ENV, "models"))
 
 
+def register_folder(kind: str) -> None:
+    """Give ComfyUI a models/<kind> folder of the pack's own (LoC hypernetworks)."""
+    if IN_COMFY:
+        folder_paths.add_model_folder_path(kind, os.path.join(folder_paths.models_dir, kind), is_default=True)
+
+
 def folders(kind: str) -> list[Path]:
     if IN_COMFY:
         return [Path(p) for p in folder_paths.get_folder_paths(kind)]

@@ -6,6 +6,7 @@ import yaml
 from safetensors.torch import load_file
 from torch import nn
 
+from unpaired_edit.core.edit_lora import EditLora, load_edit_lora, save_edit_lora
 from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.generated_lora import LoraDelta, applied, merged, target_layers
 from unpaired_edit.core.loc import LocConfig, LocHypernetwork, load_hypernetwork
@@ -220,3 +221,26 @@ def test_loc_needs_an_editor(tmp_path, assets):
         Loc(TrainConfig(output_dir=str(tmp_path)), LocOptions()).build_model()
     with pytest.raises(EditError, match="not a LoC hypernetwork"):
         load_hypernetwork(assets / "toy.safetensors")
+
+
+# -- edit LoRA files ---------------------------------------------------------------------------
+
+def test_an_edit_lora_file_round_trips_in_comfyui_key_names(tmp_path, toy):
+    delta = _wake(_hypernetwork(toy))(*_pairs(1))
+    lora = EditLora.for_model(delta, toy)
+    path = save_edit_lora(lora, tmp_path / "edit.safetensors")
+    keys = set(load_file(path))
+    name = next(iter(delta.down))
+    assert f"lora_unet_{name.replace('.', '_')}.lora_down.weight" in keys
+    assert len(keys) == 3 * len(delta.down)  # down, up, alpha per layer
+    back = load_edit_lora(path)
+    assert (back.family, back.base_hash) == ("toy", toy.base_hash())
+    for n in delta.down:
+        torch.testing.assert_close(back.delta.weight(n), delta.weight(n).detach())
+
+
+def test_an_edit_lora_for_another_editor_is_refused(toy):
+    lora = EditLora.for_model(_hypernetwork(toy)(*_pairs(1)), toy)
+    lora.check_fits(toy, "Apply Edit LoRA")
+    with pytest.raises(EditError, match=r"Apply Edit LoRA.*made for"):
+        lora.check_fits(build_toy(seed=5), "Apply Edit LoRA")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
@@ -9,6 +10,8 @@ from typing import ClassVar, Sequence
 
 import torch
 from torch import nn
+
+from ..generated_lora import LoraDelta
 
 
 @dataclass
@@ -120,6 +123,13 @@ class EditModel:
     def __init__(self, info: ModelInfo) -> None:
         self.info = info
         self.text_cache = TextCache(self._encode_text)
+        self.edit_loras: tuple[tuple[LoraDelta, float], ...] = ()  # merged into the weights while sampling
+
+    def with_edit_lora(self, delta: LoraDelta, strength: float) -> "EditModel":
+        """The same model (weights shared, this one unchanged) sampling with ``delta`` merged at ``strength``."""
+        view = copy.copy(self)
+        view.edit_loras = self.edit_loras + ((delta, strength),)
+        return view
 
     # -- what a family implements ---------------------------------------------------------
     @property

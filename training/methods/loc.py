@@ -30,7 +30,8 @@ from torch import nn
 
 from ...core.conventions import add_noise, velocity
 from ...core.generated_lora import ATTENTION_PROJECTIONS, LoraDelta, applied, target_layers
-from ...core.loc import LocConfig, LocHypernetwork, edit_with_lora, save_hypernetwork
+from ...core.editing import edit_pixels
+from ...core.loc import LocConfig, LocHypernetwork, save_hypernetwork
 from ...core.models import EditModel
 from ...core.samplers import EditSettings
 from ...core.toy.datasets import EditDataset
@@ -138,7 +139,7 @@ class Loc(Method):
             quad = analogous(pair, random.Random(i))
             before, after = render(pair.source, size)[None], render(pair.target, size)[None]
             delta = system.hypernetwork(before.to(system.device), after.to(system.device))
-            edited = edit_with_lora(system.editor, render(quad.source, size)[None], delta, 1.0, settings)[0]
+            edited = edit_pixels(system.editor.with_edit_lora(delta, 1.0), render(quad.source, size)[None], "", settings)[0]
             rows.append((pair.kind, score_edit(edited, quad)))
             pictures += [before[0], after[0], render(quad.source, size), edited.cpu(), render(quad.target, size)]
         table = summarize(rows)

@@ -1,0 +1,201 @@
+"""LoRA of Change nodes: a before/after picture pair becomes an edit LoRA to apply, save and share."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from ..core.edit_lora import EditLora, load_edit_lora, save_edit_lora
+from ..core.errors import EditError
+from ..core.generated_lora import LoraDelta
+from ..core.images import comfy_to_pixels, to_rgb
+from ..core.loc import LocHypernetwork, load_hypernetwork
+from ..core.models import EditModel
+from . import host
+from .loaders import MODEL_TYPE
+
+LOC_TYPE = "UNPAIRED_EDIT_LOC"
+LORA_TYPE = "UNPAIRED_EDIT_LORA"
+HYPERNETWORKS = "loc_hypernetworks"  # models/loc_hypernetworks
+host.register_folder(HYPERNETWORKS)
+
+
+class LoadLocHypernetwork:
+    """Loads a LoRA of Change hypernetwork, which turns a before/after pair into an edit LoRA
+    for the edit model it was trained with."""
+
+    DESCRIPTION = __doc__
+    CATEGORY = "unpaired_edit/lora_of_change"
+    FUNCTION = "load"
+    RETURN_TYPES = (LOC_TYPE,)
+    RETURN_NAMES = ("hypernetwork",)
+    OUTPUT_TOOLTIPS = ("The hypernetwork, for Before/After → Edit LoRA.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "hypernetwork_name": (host.list_files(HYPERNETWORKS), {
+                "tooltip": "A file in models/loc_hypernetworks, written by "
+                           "`python -m unpaired_edit.training loc` (hypernetwork.safetensors)."}),
+        }}
+
+    def load(self, hypernetwork_name):
+        where = "Load LoC Hypernetwork › hypernetwork_name"
+        path = host.full_path(HYPERNETWORKS, hypernetwork_name)
+        if path is None:
+            raise EditError(where, f"'{hypernetwork_name}' was not found in models/{HYPERNETWORKS}.",
+                            "Put the file there and refresh (press R in ComfyUI).")
+        return (load_hypernetwork(path, where),)
+
+
+class BeforeAfterToLora:
+    """Shows the edit instead of saying it: from a picture before and after the change, makes an
+    edit LoRA that makes the same change to other pictures (Apply Edit LoRA)."""
+
+    DESCRIPTION = __doc__
+    CATEGORY = "unpaired_edit/lora_of_change"
+    FUNCTION = "generate"
+    RETURN_TYPES = (LORA_TYPE,)
+    RETURN_NAMES = ("edit_lora",)
+    OUTPUT_TOOLTIPS = ("The edit as a LoRA for the hypernetwork's edit model.",)
+    _cache: OrderedDict[str, EditLora] = OrderedDict()  # identical inputs give the same LoRA
+    CACHE_SIZE = 16
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "hypernetwork": (LOC_TYPE, {"tooltip": "From Load LoC Hypernetwork."}),
+            "before": ("IMAGE", {"tooltip": "The picture before the edit. Any size: the hypernetwork "
+                                            "looks at both pictures at its own size."}),
+            "after": ("IMAGE", {"tooltip": "The same picture after the edit. A batch of several pairs "
+                                           "(same count as before) gives their average edit."}),
+        }}
+
+    def generate(self, hypernetwork, before, after):
+        network, meta = hypernetwork
+        before = comfy_to_pixels(to_rgb(before, "Before/After → Edit LoRA › before"))
+        after = comfy_to_pixels(to_rgb(after, "Before/After → Edit LoRA › after"))
+        if len(before) != len(after):
+            raise EditError("Before/After → Edit LoRA › after", f"{len(before)} before picture(s) but "
+                            f"{len(after)} after picture(s).", "Give one after picture for each before picture.")
+        key = _fingerprint(network, before, after)
+        if key not in self._cache:
+            self._cache[key] = EditLora(average(_generate(network, before, after)), meta["family"],
+                                        meta["base_hash"], meta.get("base_name", ""))
+            while len(self._cache) > self.CACHE_SIZE:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        return (self._cache[key],)
+
+
+@torch.no_grad()
+def _generate(network: LocHypernetwork, before: torch.Tensor, after: torch.Tensor) -> LoraDelta:
+    return network(before, after)
+
+
+def average(delta: LoraDelta) -> LoraDelta:
+    """One LoRA whose weight change is the mean of a batch's: their factors side by side along
+    the rank, each up factor divided by the batch size."""
+    n = delta.batch
+    down = {k: v.reshape(1, -1, v.shape[-1]) for k, v in delta.down.items()}
+    up = {k: (v / n).permute(1, 0, 2).reshape(1, v.shape[1], -1) for k, v in delta.up.items()}
+    return LoraDelta(down, up)
+
+
+def _fingerprint(network: LocHypernetwork, *pictures: torch.Tensor) -> str:
+    h = hashlib.sha1(str(id(network)).encode())
+    for p in pictures:
+        h.update(str(tuple(p.shape)).encode())
+        h.update(p.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class ApplyEditLora:
+    """Gives an edit model an edit LoRA: Edit Image and Cycle Edit then make that edit (leave the
+    instruction empty); Cycle Edit undoes it with the negated LoRA."""
+
+    DESCRIPTION = __doc__
+    CATEGORY = "unpaired_edit/lora_of_change"
+    FUNCTION = "apply"
+    RETURN_TYPES = (MODEL_TYPE,)
+    RETURN_NAMES = ("edit_model",)
+    OUTPUT_TOOLTIPS = ("The edit model with the LoRA (merged while sampling; the input model is unchanged).",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "edit_model": (MODEL_TYPE, {"tooltip": "The edit model the hypernetwork was trained with."}),
+            "edit_lora": (LORA_TYPE, {"tooltip": "From Before/After → Edit LoRA or Load Edit LoRA."}),
+            "strength": ("FLOAT", {"default": 1.0, "min": -4.0, "max": 4.0, "step": 0.05,
+                                   "tooltip": "How much of the edit: 1 as shown, 0 none, -1 the reverse edit."}),
+        }}
+
+    def apply(self, edit_model, edit_lora, strength):
+        where = "Apply Edit LoRA › edit_lora"
+        if not isinstance(edit_model, EditModel):
+            raise EditError("Apply Edit LoRA › edit_model", "Expected an edit model.", "Connect Load Edit Model.")
+        edit_lora.check_fits(edit_model, where)
+        return (edit_model.with_edit_lora(edit_lora.delta, strength),)
+
+
+class SaveEditLora:
+    """Saves an edit LoRA to models/loras (safetensors, with the edit model it belongs to)."""
+
+    DESCRIPTION = __doc__
+    CATEGORY = "unpaired_edit/lora_of_change"
+    FUNCTION = "save"
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "edit_lora": (LORA_TYPE, {"tooltip": "The LoRA to save."}),
+            "filename_prefix": ("STRING", {"default": "edit_lora/edit",
+                                           "tooltip": "Path under models/loras, without extension; a counter "
+                                                      "is added so nothing is overwritten."}),
+        }}
+
+    def save(self, edit_lora, filename_prefix):
+        path = _free_name(host.folders("loras")[0], filename_prefix)
+        save_edit_lora(edit_lora, path)
+        return {"ui": {"text": [str(path)]}}
+
+
+def _free_name(root: Path, prefix: str) -> Path:
+    prefix = prefix.strip().replace("\\", "/").strip("/")
+    target = (root / prefix).resolve()
+    if not prefix or not target.is_relative_to(root.resolve()):
+        raise EditError("Save Edit LoRA › filename_prefix", f"'{prefix}' is not a path inside models/loras.",
+                        "Use a relative path such as 'edit_lora/recolour'.")
+    counter = 1
+    while (path := target.parent / f"{target.name}_{counter:05d}.safetensors").exists():
+        counter += 1
+    return path
+
+
+class LoadEditLora:
+    """Loads an edit LoRA saved by Save Edit LoRA."""
+
+    DESCRIPTION = __doc__
+    CATEGORY = "unpaired_edit/lora_of_change"
+    FUNCTION = "load"
+    RETURN_TYPES = (LORA_TYPE,)
+    RETURN_NAMES = ("edit_lora",)
+    OUTPUT_TOOLTIPS = ("The edit LoRA, for Apply Edit LoRA.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "lora_name": (host.list_files("loras"), {"tooltip": "A file in models/loras saved by Save Edit LoRA."}),
+        }}
+
+    def load(self, lora_name):
+        where = "Load Edit LoRA › lora_name"
+        path = host.full_path("loras", lora_name)
+        if path is None:
+            raise EditError(where, f"'{lora_name}' was not found in models/loras.", "Refresh (press R in ComfyUI).")
+        return (load_edit_lora(path, where),)
