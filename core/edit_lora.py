@@ -28,10 +28,6 @@ class EditLora:
     base_hash: str
     base_name: str = ""
 
-    @classmethod
-    def for_model(cls, delta: LoraDelta, model: EditModel) -> "EditLora":
-        return cls(delta.detach(), model.family, model.base_hash(), model.info.name)
-
     def check_fits(self, model: EditModel, where: str) -> None:
         """Refuse a model other than the editor the LoRA was made for."""
         if self.family != model.family or self.base_hash != model.base_hash():

@@ -14,7 +14,7 @@ of HyperDreamBooth.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -39,7 +39,6 @@ class LocConfig:
     image_size: int = 16  # the encoder sees both pictures at this size
     patch: int = 4
     encoder_blocks: int = 2
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

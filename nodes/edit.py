@@ -48,7 +48,7 @@ def settings_for(model: EditModel, steps: int, guidance: float, image_guidance: 
                         image_guidance=image_guidance or info.image_guidance, seed=seed)
 
 
-def _check_model(model, where: str) -> EditModel:
+def check_model(model, where: str) -> EditModel:
     if not isinstance(model, EditModel):
         raise EditError(where, f"Expected an edit model, got {type(model).__name__}.", "Connect Load Edit Model.")
     return model
@@ -82,7 +82,7 @@ class EditImage:
         return {"required": {**_common_inputs(), **_sampling_inputs()}}
 
     def edit(self, edit_model, image, instruction, steps, guidance, image_guidance, seed):
-        model = _check_model(edit_model, "Edit Image › edit_model")
+        model = check_model(edit_model, "Edit Image › edit_model")
         pixels = comfy_to_pixels(to_rgb(image, "Edit Image › image"))
         instruction = check_instruction(instruction, "Edit Image › instruction", model)
         settings = settings_for(model, steps, guidance, image_guidance, seed)
@@ -121,7 +121,7 @@ class CycleEdit:
         }
 
     def cycle(self, edit_model, image, instruction, steps, guidance, image_guidance, seed, reverse_instruction=""):
-        model = _check_model(edit_model, "Cycle Edit › edit_model")
+        model = check_model(edit_model, "Cycle Edit › edit_model")
         pixels = comfy_to_pixels(to_rgb(image, "Cycle Edit › image"))
         instruction = check_instruction(instruction, "Cycle Edit › instruction", model)
         settings = settings_for(model, steps, guidance, image_guidance, seed)

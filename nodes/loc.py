@@ -13,8 +13,8 @@ from ..core.errors import EditError
 from ..core.generated_lora import LoraDelta
 from ..core.images import comfy_to_pixels, to_rgb
 from ..core.loc import LocHypernetwork, load_hypernetwork
-from ..core.models import EditModel
 from . import host
+from .edit import check_model
 from .loaders import MODEL_TYPE
 
 LOC_TYPE = "UNPAIRED_EDIT_LOC"
@@ -44,11 +44,7 @@ class LoadLocHypernetwork:
 
     def load(self, hypernetwork_name):
         where = "Load LoC Hypernetwork › hypernetwork_name"
-        path = host.full_path(HYPERNETWORKS, hypernetwork_name)
-        if path is None:
-            raise EditError(where, f"'{hypernetwork_name}' was not found in models/{HYPERNETWORKS}.",
-                            "Put the file there and refresh (press R in ComfyUI).")
-        return (load_hypernetwork(path, where),)
+        return (load_hypernetwork(_find(HYPERNETWORKS, hypernetwork_name, where), where),)
 
 
 class BeforeAfterToLora:
@@ -83,17 +79,13 @@ class BeforeAfterToLora:
                             f"{len(after)} after picture(s).", "Give one after picture for each before picture.")
         key = _fingerprint(network, before, after)
         if key not in self._cache:
-            self._cache[key] = EditLora(average(_generate(network, before, after)), meta["family"],
-                                        meta["base_hash"], meta.get("base_name", ""))
+            with torch.no_grad():
+                delta = average(network(before, after))
+            self._cache[key] = EditLora(delta, meta["family"], meta["base_hash"], meta.get("base_name", ""))
             while len(self._cache) > self.CACHE_SIZE:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)
         return (self._cache[key],)
-
-
-@torch.no_grad()
-def _generate(network: LocHypernetwork, before: torch.Tensor, after: torch.Tensor) -> LoraDelta:
-    return network(before, after)
 
 
 def average(delta: LoraDelta) -> LoraDelta:
@@ -134,11 +126,9 @@ class ApplyEditLora:
         }}
 
     def apply(self, edit_model, edit_lora, strength):
-        where = "Apply Edit LoRA › edit_lora"
-        if not isinstance(edit_model, EditModel):
-            raise EditError("Apply Edit LoRA › edit_model", "Expected an edit model.", "Connect Load Edit Model.")
-        edit_lora.check_fits(edit_model, where)
-        return (edit_model.with_edit_lora(edit_lora.delta, strength),)
+        model = check_model(edit_model, "Apply Edit LoRA › edit_model")
+        edit_lora.check_fits(model, "Apply Edit LoRA › edit_lora")
+        return (model.with_edit_lora(edit_lora.delta, strength),)
 
 
 class SaveEditLora:
@@ -195,7 +185,12 @@ class LoadEditLora:
 
     def load(self, lora_name):
         where = "Load Edit LoRA › lora_name"
-        path = host.full_path("loras", lora_name)
-        if path is None:
-            raise EditError(where, f"'{lora_name}' was not found in models/loras.", "Refresh (press R in ComfyUI).")
-        return (load_edit_lora(path, where),)
+        return (load_edit_lora(_find("loras", lora_name, where), where),)
+
+
+def _find(kind: str, name: str, where: str) -> Path:
+    path = host.full_path(kind, name)
+    if path is None:
+        raise EditError(where, f"'{name}' was not found in models/{kind}.",
+                        f"Put the file in models/{kind} and refresh (press R in ComfyUI).")
+    return path

@@ -15,3 +15,10 @@ def source_image() -> torch.Tensor:
     """A smooth 32x32 RGB test picture in 0..1, [1,3,H,W]."""
     y, x = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
     return torch.stack([x, y, (x * y) ** 0.5]).unsqueeze(0)
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    """An empty models folder that the nodes list and read (outside ComfyUI)."""
+    monkeypatch.setenv("UNPAIRED_EDIT_MODELS_DIR", str(tmp_path))
+    return tmp_path

@@ -227,7 +227,7 @@ def test_loc_needs_an_editor(tmp_path, assets):
 
 def test_an_edit_lora_file_round_trips_in_comfyui_key_names(tmp_path, toy):
     delta = _wake(_hypernetwork(toy))(*_pairs(1))
-    lora = EditLora.for_model(delta, toy)
+    lora = EditLora(delta.detach(), "toy", toy.base_hash(), toy.info.name)
     path = save_edit_lora(lora, tmp_path / "edit.safetensors")
     keys = set(load_file(path))
     name = next(iter(delta.down))
@@ -240,7 +240,7 @@ def test_an_edit_lora_file_round_trips_in_comfyui_key_names(tmp_path, toy):
 
 
 def test_an_edit_lora_for_another_editor_is_refused(toy):
-    lora = EditLora.for_model(_hypernetwork(toy)(*_pairs(1)), toy)
+    lora = EditLora(_hypernetwork(toy)(*_pairs(1)).detach(), "toy", toy.base_hash(), toy.info.name)
     lora.check_fits(toy, "Apply Edit LoRA")
     with pytest.raises(EditError, match=r"Apply Edit LoRA.*made for"):
         lora.check_fits(build_toy(seed=5), "Apply Edit LoRA")

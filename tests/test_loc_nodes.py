@@ -18,12 +18,6 @@ from unpaired_edit.nodes.loc import (ApplyEditLora, BeforeAfterToLora, LoadEditL
 SETTINGS = dict(steps=3, guidance=1.0, image_guidance=1.0, seed=4)
 
 
-@pytest.fixture
-def models_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNPAIRED_EDIT_MODELS_DIR", str(tmp_path))
-    return tmp_path
-
-
 @pytest.fixture(scope="module")
 def editor():
     return build_toy(seed=0)

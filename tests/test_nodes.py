@@ -9,17 +9,11 @@ from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.model_files import save_model
 from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.nodes.edit import CycleEdit, EditImage
-from unpaired_edit.nodes.loaders import BUILTIN, LoadEditModel
+from unpaired_edit.nodes.loaders import LoadEditModel
 
 TINY_IP2P = "builtin/tiny-ip2p (random weights, for testing)"
 TINY_FLOW = "builtin/tiny-flow (random weights, for testing)"
 FAST = dict(steps=3, guidance=0.0, image_guidance=0.0, seed=1)
-
-
-@pytest.fixture
-def models_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNPAIRED_EDIT_MODELS_DIR", str(tmp_path))
-    return tmp_path
 
 
 @pytest.fixture(scope="module")

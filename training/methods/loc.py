@@ -38,7 +38,7 @@ from ...core.toy.datasets import EditDataset
 from ...core.toy.edits import analogous, held_out_edits
 from ...core.toy.oracle import score_edit, summarize
 from ...core.toy.render import render
-from .base import Method, per_sample
+from .base import Method, per_sample, training_times
 
 
 @dataclass
@@ -94,13 +94,6 @@ class Loc(Method):
     def dataset(self):
         return EditDataset(size=self.config.data.size, seed=self.config.data.seed, with_target=True)
 
-    def times(self, model: EditModel, rngs: list[torch.Generator]) -> torch.Tensor:
-        if model.family == "ip2p":
-            steps = model.scheduler.config.num_train_timesteps
-            timestep = per_sample(rngs, (), lambda s, generator: torch.randint(0, steps, s, generator=generator))
-            return model.bridge.flow_time(timestep)
-        return torch.sigmoid(per_sample(rngs, ()))
-
     def loss(self, system: LocSystem, batch: dict, rngs: list[torch.Generator]):
         o, model = self.options, system.editor
         a, a2 = batch["source"].to(model.device, model.dtype), batch["target"].to(model.device, model.dtype)
@@ -115,7 +108,7 @@ class Loc(Method):
             clean, source = answer, query
         z = model.encode_image(clean, rngs + rngs if o.reverse else rngs)
         draws = 2 if o.reverse else 1
-        t = torch.cat([self.times(model, rngs) for _ in range(draws)]).to(z)
+        t = torch.cat([training_times(model, rngs) for _ in range(draws)]).to(z)
         eps = torch.cat([per_sample(rngs, z.shape[1:]) for _ in range(draws)]).to(z)
         text = model.encode_text([""]).repeat_to(len(z))
         with applied(model.denoiser, delta):

@@ -49,7 +49,7 @@ from ...core.models import EditModel
 from ...core.toy.datasets import EditDataset
 from ..config import ConfigError
 from ..image_text import ImageTextEncoder
-from .base import per_sample
+from .base import per_sample, training_times
 from .editor import EditorMethod, EditorOptions
 from .supervised import dropout_masks
 
@@ -158,13 +158,6 @@ class Uip2p(EditorMethod):
     def dataset(self):
         return EditDataset(size=self.config.data.size, seed=self.config.data.seed)
 
-    def times(self, model: EditModel, rngs: list[torch.Generator]) -> torch.Tensor:
-        if model.family == "ip2p":
-            steps = model.scheduler.config.num_train_timesteps
-            timestep = per_sample(rngs, (), lambda s, generator: torch.randint(0, steps, s, generator=generator))
-            return model.bridge.flow_time(timestep)
-        return torch.sigmoid(per_sample(rngs, ()))
-
     def edit(self, model, clean, t, eps, text, source, words):
         """One pass: the one-step clean estimate from ``clean`` noised to ``t``, with its attention maps."""
         x_t = add_noise(clean, t, eps)
@@ -176,7 +169,7 @@ class Uip2p(EditorMethod):
         o = self.options
         x = batch["source"].to(model.device, model.dtype)
         z = model.encode_image(x, rngs)
-        t_f, t_r = self.times(model, rngs).to(z), self.times(model, rngs).to(z)
+        t_f, t_r = training_times(model, rngs).to(z), training_times(model, rngs).to(z)
         eps_f, eps_r = per_sample(rngs, z.shape[1:]).to(z), per_sample(rngs, z.shape[1:]).to(z)
         drop_text, drop_image = dropout_masks(per_sample(rngs, (), torch.rand), o.conditioning_dropout)
         forward, reverse = list(batch["instruction"]), list(batch["reverse"])
