@@ -29,12 +29,15 @@ class EditLora:
     base_name: str = ""
 
     def check_fits(self, model: EditModel, where: str) -> None:
-        """Refuse a model other than the editor the LoRA was made for."""
-        if self.family != model.family or self.base_hash != model.base_hash():
-            raise EditError(where, f"This edit LoRA was made for '{self.base_name or '?'}' ({self.family}, "
-                                   f"{self.base_hash}), but the model is '{model.info.name or '?'}' "
-                                   f"({model.family}, {model.base_hash()}).",
-                            "Use the edit model the LoC hypernetwork was trained for.")
+        check_editor("edit LoRA", self.family, self.base_hash, self.base_name, model, where)
+
+
+def check_editor(what: str, family: str, base_hash: str, base_name: str, model: EditModel, where: str) -> None:
+    """Refuse a model other than the editor a LoRA or hypernetwork was made for."""
+    if family != model.family or base_hash != model.base_hash():
+        raise EditError(where, f"This {what} was made for '{base_name or '?'}' ({family}, {base_hash}), but the "
+                               f"model is '{model.info.name or '?'}' ({model.family}, {model.base_hash()}).",
+                        "Use the edit model the LoC hypernetwork was trained for.")
 
 
 def _key(name: str) -> str:

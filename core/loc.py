@@ -1,6 +1,8 @@
 """LoRA of Change's hypernetwork: a before/after picture pair in, a LoRA for the editor out.
 
-Both pictures go through one image encoder (patch tokens); their pooled features are fused by
+Both pictures go through one image encoder (patch tokens: a small ViT trained with the
+hypernetwork, or a frozen CLIP vision tower read from a local folder, whose weights then travel
+in the hypernetwork's file); their pooled features are fused by
 a linear layer into the pair's "visual instruction"; a transformer decoder (6 blocks, the
 paper's M) reads the tokens of both pictures and that feature with one learned query per
 target layer; per-layer linear heads turn each query's output into the layer's LoRA factors.
@@ -14,12 +16,15 @@ of HyperDreamBooth.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+import json
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from .errors import EditError
 from .generated_lora import LoraDelta
@@ -39,6 +44,9 @@ class LocConfig:
     image_size: int = 16  # the encoder sees both pictures at this size
     patch: int = 4
     encoder_blocks: int = 2
+    vision: dict | None = None  # a CLIPVisionConfig: encode with that (frozen) tower instead
+    image_mean: tuple[float, ...] = (0.5, 0.5, 0.5)  # the tower's input normalisation
+    image_std: tuple[float, ...] = (0.5, 0.5, 0.5)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,12 +70,52 @@ class PatchEncoder(nn.Module):
         return self.blocks(tokens + self.position)
 
 
+class VisionTowerEncoder(nn.Module):
+    """A CLIP vision tower's patch tokens (normalised the tower's way), projected to the width."""
+
+    def __init__(self, config: LocConfig) -> None:
+        super().__init__()
+        self.size = config.image_size
+        self.tower = CLIPVisionModel(CLIPVisionConfig(**config.vision))
+        self.project = nn.Linear(self.tower.config.hidden_size, config.width)
+        self.register_buffer("mean", torch.tensor(config.image_mean).reshape(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(config.image_std).reshape(1, 3, 1, 1), persistent=False)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        if pixels.shape[-2:] != (self.size, self.size):
+            pixels = F.interpolate(pixels, size=(self.size, self.size), mode="bicubic", antialias=True)
+        x = ((pixels + 1) / 2 - self.mean) / self.std
+        return self.project(self.tower(pixel_values=x.to(self.project.weight.dtype)).last_hidden_state)
+
+
+def build_hypernetwork(config: LocConfig, vision_tower: str | Path | None = None,
+                       where: str = "training config › loc.vision_tower") -> "LocHypernetwork":
+    """A new hypernetwork; with ``vision_tower`` (a CLIPVisionModel or CLIPModel folder saved
+    by save_pretrained) it encodes with that tower's weights and normalisation."""
+    if vision_tower is None:
+        return LocHypernetwork(config)
+    folder = Path(vision_tower)
+    if not (folder / "config.json").is_file():
+        raise EditError(where, f"{folder} is not a CLIP model folder (no config.json).",
+                        "Point it at a CLIPVisionModel or CLIPModel folder saved by save_pretrained.")
+    tower = CLIPVisionModel.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+    pre = folder / "preprocessor_config.json"
+    pre = json.loads(pre.read_text()) if pre.is_file() else {}
+    vision = {k: v for k, v in tower.config.to_dict().items() if k not in ("torch_dtype", "dtype")}
+    config = replace(config, vision=vision, image_size=tower.config.image_size,
+                     image_mean=tuple(pre.get("image_mean", config.image_mean)),
+                     image_std=tuple(pre.get("image_std", config.image_std)))
+    hypernetwork = LocHypernetwork(config)
+    hypernetwork.encoder.tower.load_state_dict(tower.state_dict())
+    return hypernetwork
+
+
 class LocHypernetwork(nn.Module):
     def __init__(self, config: LocConfig) -> None:
         super().__init__()
         self.config = config
         w, n = config.width, len(config.targets)
-        self.encoder = PatchEncoder(config)
+        self.encoder = VisionTowerEncoder(config) if config.vision else PatchEncoder(config)
         self.fuse = nn.Linear(2 * w, w)
         self.which = nn.Parameter(torch.randn(3, w) * 0.02)  # marks before / after / fused tokens
         self.queries = nn.Parameter(torch.randn(n, w) * 0.02)

@@ -1,15 +1,18 @@
 """LoRA of Change: the hypernetwork and the generated LoRA, applied per sample and merged."""
 
+import json
+
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
 from torch import nn
+from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from unpaired_edit.core.edit_lora import EditLora, load_edit_lora, save_edit_lora
 from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.generated_lora import LoraDelta, applied, merged, target_layers
-from unpaired_edit.core.loc import LocConfig, LocHypernetwork, load_hypernetwork
+from unpaired_edit.core.loc import LocConfig, LocHypernetwork, build_hypernetwork, load_hypernetwork
 from unpaired_edit.core.model_files import load_model, save_model
 from unpaired_edit.core.models.base import TextCond
 from unpaired_edit.core.models.tiny import tiny_ip2p
@@ -214,6 +217,44 @@ def test_resume_is_exact(tmp_path, assets):
     straight = load_file(tmp_path / "straight" / "hypernetwork.safetensors")
     split = load_file(tmp_path / "split" / "hypernetwork.safetensors")
     assert all(torch.equal(straight[k], split[k]) for k in straight)
+
+
+def test_evaluate_transfer_makes_the_pairs_edit_on_other_scenes(tmp_path, assets, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["loc", "--config", _config(tmp_path, assets, "run", "toy.safetensors", steps=1)]) == 0
+    hyper, toy = str(tmp_path / "run" / "hypernetwork.safetensors"), str(assets / "toy.safetensors")
+    assert main(["evaluate", "--model", toy, "--task", "transfer", "--loc", hyper, "--n", "7", "--steps", "2",
+                 "--size", "8", "--strength", "1.5"]) == 0
+    run = json.loads((tmp_path / "hypernetwork.transfer.json").read_text())
+    assert (run["loc"], run["strength"]) == (hyper, 1.5)
+    assert run["results"]["all"]["n"] == 7 and 0 <= run["results"]["all"]["success"] <= 1
+    assert main(["evaluate", "--model", toy, "--task", "transfer", "--n", "7", "--steps", "2",
+                 "--size", "8"]) == 0  # the same cases, by instruction
+    run = json.loads((tmp_path / "toy.transfer.json").read_text())
+    assert "loc" not in run and run["results"]["all"]["n"] == 7
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(assets / "ip2p.safetensors"), "--task", "transfer", "--loc", hyper]) == 2
+    assert "evaluate › --model" in capsys.readouterr().err
+
+
+def test_a_clip_vision_tower_encodes_frozen_and_travels_in_the_file(tmp_path, assets):
+    torch.manual_seed(0)
+    tower = CLIPVisionModel(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                             num_attention_heads=2, image_size=12, patch_size=4))
+    tower.save_pretrained(tmp_path / "clip_vision")
+    (tmp_path / "clip_vision" / "preprocessor_config.json").write_text(
+        json.dumps({"image_mean": [0.48, 0.46, 0.41], "image_std": [0.27, 0.26, 0.28]}))
+    loc = {"width": 32, "blocks": 2, "heads": 2, "vision_tower": str(tmp_path / "clip_vision"),
+           "validate_edits": 7, "validate_steps": 2}
+    assert main(["loc", "--config", _config(tmp_path, assets, "run", "toy.safetensors", steps=2, loc=loc)]) == 0
+    hyper, meta = load_hypernetwork(tmp_path / "run" / "hypernetwork.safetensors")
+    assert meta["loc"]["vision"]["hidden_size"] == 32 and meta["loc"]["image_mean"] == [0.48, 0.46, 0.41]
+    for name, weight in tower.state_dict().items():  # frozen, and saved with the hypernetwork
+        assert torch.equal(hyper.encoder.tower.state_dict()[name], weight), name
+    delta = hyper(*_pairs(1))  # 16-pixel pictures for a 12-pixel tower: resized
+    assert any(torch.count_nonzero(up) > 0 for up in delta.up.values())
+    with pytest.raises(EditError, match="not a CLIP model folder"):
+        build_hypernetwork(hyper.config, tmp_path / "run")
 
 
 def test_loc_needs_an_editor(tmp_path, assets):

@@ -8,7 +8,7 @@ import torch
 
 from unpaired_edit.core.toy.datasets import CaptionDataset, EditDataset, stack
 from unpaired_edit.core.toy.edits import (KINDS, applicable, as_edit, edit_region, held_out_edits, interpret,
-                                          make_edit)
+                                          make_edit, transfer_cases)
 from unpaired_edit.core.toy.oracle import caption_correct, classify, score_edit, summarize
 from unpaired_edit.core.toy.render import object_mask, render
 from unpaired_edit.core.toy.world import (COLOURS, SIZES, Obj, Scene, caption, clip, sample_scene, vocabulary)
@@ -88,6 +88,15 @@ def test_held_out_split_is_fixed_and_never_trained_on():
     assert all(e.source.held_out for e in held)
     assert [e.instruction for e in held] == [e.instruction for e in held_out_edits(70)]
     assert {e.kind for e in held} == set(KINDS)
+
+
+def test_transfer_cases_are_one_instruction_on_two_held_out_scenes():
+    cases = transfer_cases(21)
+    assert [pair.kind for pair, _ in cases] == list(KINDS) * 3
+    for pair, quad in cases:
+        assert pair.source != quad.source and pair.source.held_out and quad.source.held_out
+        assert quad.instruction == pair.instruction and quad.kind == pair.kind
+        assert interpret(quad.source, pair.instruction) == quad.target
 
 
 @pytest.mark.parametrize("kind", KINDS)

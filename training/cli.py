@@ -1,5 +1,5 @@
 """``python -m unpaired_edit.training METHOD --config FILE.yaml [--resume]`` and
-``python -m unpaired_edit.training evaluate --model PATH [--split heldout] [--n N]``."""
+``python -m unpaired_edit.training evaluate --model PATH [--task edit|transfer|t2i] [--loc FILE] [--n N]``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.edit_lora import check_editor
 from ..core.errors import EditError
+from ..core.loc import load_hypernetwork
 from ..core.model_files import load_model
 from ..core.samplers import EditSettings
 from .config import ConfigError, load_config
-from .evaluate import evaluate_captions, evaluate_edits, format_table
+from .evaluate import evaluate_captions, evaluate_edits, evaluate_transfer, format_table
 from .loop import train
 from .methods import METHODS
 
@@ -27,15 +29,20 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--resume", action="store_true", help="Continue from the newest checkpoint in output_dir.")
     ev = commands.add_parser("evaluate", help="Score a toy-world model with the oracle.")
     ev.add_argument("--model", required=True, help="A model file (e.g. runs/.../model.safetensors).")
-    ev.add_argument("--task", choices=("edit", "t2i"), default="edit",
-                    help="edit: held-out edits (default); t2i: caption accuracy of text-to-image samples.")
-    ev.add_argument("--split", choices=("heldout", "train"), default="heldout")
+    ev.add_argument("--task", choices=("edit", "transfer", "t2i"), default="edit",
+                    help="edit: held-out edits (default); transfer: the edit of a held-out pair made on another "
+                         "scene (by instruction, or with --loc by the pair's LoRA); t2i: caption accuracy of "
+                         "text-to-image samples.")
+    ev.add_argument("--loc", help="transfer: a LoC hypernetwork file; the edit is the LoRA it makes from the pair.")
+    ev.add_argument("--strength", type=float, default=1.0, help="transfer --loc: the LoRA's strength (default 1).")
+    ev.add_argument("--split", choices=("heldout", "train"), default="heldout",
+                    help="edit and t2i: which scenes (transfer always uses held-out pairs).")
     ev.add_argument("--n", type=int, default=140, help="How many edits or captions (default 140).")
     ev.add_argument("--size", type=int, help="Image size (default: the size the model was trained at).")
     ev.add_argument("--steps", type=int, help="Sampling steps (default: the model's).")
     ev.add_argument("--guidance", type=float, help="Text guidance (default: the model's; 4 for --task t2i).")
     ev.add_argument("--image-guidance", type=float, help="Image guidance (default: the model's).")
-    ev.add_argument("--no-cycle", action="store_true", help="Skip the reverse edit (faster; no cycle_l1).")
+    ev.add_argument("--no-cycle", action="store_true", help="edit: skip the reverse edit (faster; no cycle_l1). transfer has none.")
     ev.add_argument("--json", help="Where to write the results (default: ./<model name>.<task>.json).")
     return parser
 
@@ -67,11 +74,21 @@ def _evaluate(args) -> int:
     if args.task == "t2i":
         result = evaluate_captions(model, args.n, size, settings, args.split)
         print(f"caption accuracy {result['caption_accuracy']:.3f} on {result['n']} {args.split} captions")
+    elif args.task == "transfer":
+        hypernetwork = None
+        if args.loc:
+            hypernetwork, meta = load_hypernetwork(args.loc, "evaluate › --loc")
+            check_editor("LoC hypernetwork", meta["family"], meta["base_hash"], meta.get("base_name", ""), model,
+                         "evaluate › --model")
+        result, _ = evaluate_transfer(model, args.n, size, settings, hypernetwork, args.strength)
+        print(format_table(result))
     else:
         result = evaluate_edits(model, args.n, size, settings, args.split, cycle=not args.no_cycle)
         print(format_table(result))
-    out = Path(args.json) if args.json else Path(f"{Path(args.model).stem}.{args.task}.json")
-    out.write_text(json.dumps({"model": str(args.model), "task": args.task, "split": args.split,
-                               "settings": vars(settings), "results": result}, indent=2))
+    out = Path(args.json) if args.json else Path(f"{Path(args.loc or args.model).stem}.{args.task}.json")
+    run = {"model": str(args.model), "task": args.task, "split": args.split, "settings": vars(settings)}
+    if args.loc:
+        run |= {"loc": str(args.loc), "strength": args.strength}
+    out.write_text(json.dumps(run | {"results": result}, indent=2))
     print(out)
     return 0

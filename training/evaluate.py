@@ -1,16 +1,19 @@
 """Oracle evaluation of a toy-world model: edit success, preservation and L1/L2 to the true
-edit per kind (and the cycle reconstruction error), or caption accuracy for a base model."""
+edit per kind (and the cycle reconstruction error), edits shown by one pair and made on another
+scene, or caption accuracy for a base model."""
 
 from __future__ import annotations
-
 
 import torch
 
 from ..core.editing import cycle_edit, edit_pixels
+from ..core.loc import LocHypernetwork
 from ..core.models import EditModel
 from ..core.samplers import EditSettings, Hooks, sample_toy
 from ..core.toy.datasets import EditDataset
+from ..core.toy.edits import transfer_cases
 from ..core.toy.oracle import caption_correct, score_edit, summarize
+from ..core.toy.render import render
 from ..core.toy.world import caption, fixed_scenes
 
 
@@ -30,6 +33,28 @@ def evaluate_edits(model: EditModel, n: int, size: int, settings: EditSettings, 
             scores = score_edit(edit_pixels(model, source, edit.instruction, settings)[0], edit)
         rows.append((edit.kind, scores))
     return summarize(rows)
+
+
+@torch.no_grad()
+def evaluate_transfer(model: EditModel, n: int, size: int, settings: EditSettings,
+                      hypernetwork: LocHypernetwork | None = None,
+                      strength: float = 1.0) -> tuple[dict[str, dict[str, float]], torch.Tensor]:
+    """A held-out pair (A, A') shows an edit; the same instruction is made on another scene B
+    and scored against the oracle's B'. With a hypernetwork the edit is the LoRA it makes from
+    (A, A') and the instruction is empty; without, the model reads the instruction. (No cycle:
+    the pair's reverse, e.g. "back to a sky background", is not B's.)
+    Returns the table and a grid of (A, A', B, edited B, true B') per case."""
+    rows, pictures = [], []
+    for pair, quad in transfer_cases(n):
+        before, after, source = (render(s, size)[None] for s in (pair.source, pair.target, quad.source))
+        editor, instruction = model, quad.instruction
+        if hypernetwork is not None:
+            delta = hypernetwork(before.to(model.device), after.to(model.device))
+            editor, instruction = model.with_edit_lora(delta, strength), ""
+        edited = edit_pixels(editor, source, instruction, settings)[0].cpu()
+        rows.append((quad.kind, score_edit(edited, quad)))
+        pictures += [before[0], after[0], source[0], edited, render(quad.target, size)]
+    return summarize(rows), torch.stack(pictures)
 
 
 @torch.no_grad()

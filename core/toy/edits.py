@@ -107,6 +107,23 @@ def analogous(edit: Edit, rng: random.Random, tries: int = 5000) -> Edit:
     raise ValueError(f"No other scene found for {edit.instruction!r} in {tries} tries.")
 
 
+def transfer_cases(n: int, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> list[tuple[Edit, Edit]]:
+    """``n`` held-out pairs, cycling through the kinds, each with the same instruction on another
+    held-out scene; a pair whose instruction fits no other scene is passed over."""
+    rng, cases = random.Random(seed), []
+    while len(cases) < n:
+        kind = kinds[len(cases) % len(kinds)]
+        scene = sample_split(rng, held_out=True)
+        if not applicable(kind, scene):
+            continue
+        pair = make_edit(kind, scene, rng)
+        try:
+            cases.append((pair, analogous(pair, rng, tries=2000)))
+        except ValueError:
+            continue
+    return cases
+
+
 def possible(scene: Scene) -> bool:
     """Whether ``sample_scene`` could have drawn ``scene``: at most one object, or two small ones
     on opposite sides that differ in colour and shape."""

@@ -20,7 +20,6 @@ instruction fits.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,14 +29,11 @@ from torch import nn
 
 from ...core.conventions import add_noise, velocity
 from ...core.generated_lora import ATTENTION_PROJECTIONS, LoraDelta, applied, target_layers
-from ...core.editing import edit_pixels
-from ...core.loc import LocConfig, LocHypernetwork, save_hypernetwork
+from ...core.loc import LocConfig, LocHypernetwork, build_hypernetwork, save_hypernetwork
 from ...core.models import EditModel
 from ...core.samplers import EditSettings
 from ...core.toy.datasets import EditDataset
-from ...core.toy.edits import analogous, held_out_edits
-from ...core.toy.oracle import score_edit, summarize
-from ...core.toy.render import render
+from ..evaluate import evaluate_transfer
 from .base import Method, per_sample, training_times
 
 
@@ -51,6 +47,7 @@ class LocOptions:
     encoder_size: int = 16  # the hypernetwork's encoder sees both pictures at this size
     patch: int = 4
     encoder_blocks: int = 2
+    vision_tower: str | None = None  # a CLIP vision folder to encode with (frozen) instead of the small ViT
     reverse: bool = True  # the LoRA Reverse term
     flip: float = 1.0
     exchange: float = 0.5
@@ -86,10 +83,13 @@ class Loc(Method):
         targets = {name: [layer.in_features, layer.out_features]
                    for name, layer in target_layers(editor.denoiser, o.targets).items()}
         config = LocConfig(targets, o.rank, o.width, o.blocks, o.heads, o.encoder_size, o.patch, o.encoder_blocks)
-        return LocSystem(editor, LocHypernetwork(config).to(editor.device))
+        return LocSystem(editor, build_hypernetwork(config, o.vision_tower).to(editor.device))
 
     def trainable(self, system: LocSystem) -> dict[str, nn.Module]:
         return {"hypernetwork": system.hypernetwork}
+
+    def trains(self, name: str) -> bool:
+        return not name.startswith("hypernetwork.encoder.tower.")  # a CLIP vision tower stays frozen
 
     def dataset(self):
         return EditDataset(size=self.config.data.size, seed=self.config.data.seed, with_target=True)
@@ -125,19 +125,11 @@ class Loc(Method):
     def validate(self, system: LocSystem) -> tuple[torch.Tensor, dict[str, float]]:
         """Δ from each held-out pair, applied to another scene the same instruction fits, scored
         by the oracle: a grid of (before, after, new scene, its edit, true edit) and metrics."""
-        size = self.config.data.size
         settings = EditSettings(self.options.validate_steps, 1.0, 1.0, seed=0)
-        rows, pictures = [], []
-        for i, pair in enumerate(held_out_edits(self.options.validate_edits)):
-            quad = analogous(pair, random.Random(i))
-            before, after = render(pair.source, size)[None], render(pair.target, size)[None]
-            delta = system.hypernetwork(before.to(system.device), after.to(system.device))
-            edited = edit_pixels(system.editor.with_edit_lora(delta, 1.0), render(quad.source, size)[None], "", settings)[0]
-            rows.append((pair.kind, score_edit(edited, quad)))
-            pictures += [before[0], after[0], render(quad.source, size), edited.cpu(), render(quad.target, size)]
-        table = summarize(rows)
+        table, pictures = evaluate_transfer(system.editor, self.options.validate_edits, self.config.data.size,
+                                            settings, system.hypernetwork)
         metrics = {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
-        return torch.stack(pictures), metrics
+        return pictures, metrics
 
     def save(self, system: LocSystem, out: Path) -> Path:
         return save_hypernetwork(system.hypernetwork, system.editor, out / "hypernetwork.safetensors",
