@@ -15,12 +15,13 @@ from ..core.images import comfy_to_pixels, to_rgb
 from ..core.loc import LocHypernetwork, load_hypernetwork
 from . import host
 from .edit import check_model
-from .loaders import MODEL_TYPE
+from .loaders import MODEL_TYPE, WEIGHTS
 
 LOC_TYPE = "UNPAIRED_EDIT_LOC"
 LORA_TYPE = "UNPAIRED_EDIT_LORA"
 HYPERNETWORKS = "loc_hypernetworks"  # models/loc_hypernetworks
 host.register_folder(HYPERNETWORKS)
+BUILTIN = {"builtin/toy-loc-16 (for builtin/toy-uip2p-16)": WEIGHTS / "toy-loc-16.safetensors"}
 
 
 class LoadLocHypernetwork:
@@ -37,14 +38,15 @@ class LoadLocHypernetwork:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "hypernetwork_name": (host.list_files(HYPERNETWORKS), {
-                "tooltip": "A file in models/loc_hypernetworks, written by "
-                           "`python -m unpaired_edit.training loc` (hypernetwork.safetensors)."}),
+            "hypernetwork_name": (host.list_files(HYPERNETWORKS) + list(BUILTIN), {
+                "tooltip": "A file in models/loc_hypernetworks, written by `python -m unpaired_edit.training "
+                           "loc` (hypernetwork.safetensors), or the bundled toy-world one."}),
         }}
 
     def load(self, hypernetwork_name):
         where = "Load LoC Hypernetwork › hypernetwork_name"
-        return (load_hypernetwork(_find(HYPERNETWORKS, hypernetwork_name, where), where),)
+        path = BUILTIN.get(hypernetwork_name) or _find(HYPERNETWORKS, hypernetwork_name, where)
+        return (load_hypernetwork(path, where),)
 
 
 class BeforeAfterToLora:

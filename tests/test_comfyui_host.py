@@ -18,9 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from diffusers import UNet2DConditionModel
 from PIL import Image
+from safetensors.torch import load_file
 
 from unpaired_edit import NODE_CLASS_MAPPINGS
+from unpaired_edit.core.edit_lora import EditLora, save_edit_lora
+from unpaired_edit.core.generated_lora import LoraDelta, target_layers
 from unpaired_edit.runner import load_workflow, run_workflow
 from unpaired_edit.runner.registry import pack_node_classes
 
@@ -123,12 +128,13 @@ def test_workflow_runs_through_post_prompt(server, path):
             assert 0.0 <= score <= 1.0
 
 
-def test_the_default_editor_edits_in_comfyui_as_in_the_runner(server, tmp_path):
-    """workflows/toy_cycle_edit.json as shipped (the bundled unpaired editor, all its steps):
-    ComfyUI saves the same pictures and reports the same cycle score as the headless runner,
-    whose result the oracle approves (test_workflows.py)."""
+@pytest.mark.parametrize("stem", ["toy_cycle_edit", "before_after_edit"])
+def test_the_bundled_models_edit_in_comfyui_as_in_the_runner(server, tmp_path, models_dir, stem):
+    """The toy workflows as shipped (the bundled unpaired editor and LoC hypernetwork, all their
+    steps): ComfyUI saves the same pictures and reports the same cycle score as the headless
+    runner, whose results the oracle approves (test_workflows.py)."""
     url, base = server
-    path = REPO / "workflows" / "toy_cycle_edit.json"
+    path = REPO / "workflows" / f"{stem}.json"
     api = load_workflow(path)
     history = _run_prompt(url, api)
     ours = run_workflow(path, pack_node_classes(), output_dir=tmp_path)
@@ -143,3 +149,36 @@ def test_the_default_editor_edits_in_comfyui_as_in_the_runner(server, tmp_path):
 
 def _pixels(root: Path, entry: dict) -> np.ndarray:
     return np.asarray(Image.open(root / entry["subfolder"] / entry["filename"]), np.int16)
+
+
+KEYS_IN_COMFYUI = """
+import json, sys, torch
+import comfy.options
+comfy.options.enable_args_parsing()
+import comfy.model_detection, comfy.utils
+from diffusers import UNet2DConditionModel
+with torch.device("meta"):
+    unet = UNet2DConditionModel(cross_attention_dim=768)  # SD 1.x
+config = comfy.model_detection.unet_config_from_diffusers_unet(unet.state_dict())
+# the names comfy.lora.model_lora_keys_unet accepts for this UNet's kohya-style LoRAs
+names = ["lora_unet_" + k[:-len(".weight")].replace(".", "_")
+         for k in comfy.utils.unet_to_diffusers(config) if k.endswith(".weight")]
+print(json.dumps(names))
+"""
+
+
+def test_an_edit_lora_for_an_sd1_ip2p_unet_has_key_names_comfyuis_lora_loader_maps(tmp_path):
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(in_channels=8, cross_attention_dim=768)  # InstructPix2Pix on SD 1.5
+    layers = target_layers(unet)
+    delta = LoraDelta({n: torch.zeros(1, 4, m.in_features) for n, m in layers.items()},
+                      {n: torch.zeros(1, m.out_features, 4) for n, m in layers.items()})
+    path = save_edit_lora(EditLora(delta, "ip2p", "0" * 16), tmp_path / "edit.safetensors")
+    python = os.environ.get("UNPAIRED_EDIT_COMFYUI_PYTHON", sys.executable)
+    out = subprocess.run([python, "-c", KEYS_IN_COMFYUI, "--cpu"], cwd=COMFYUI, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    comfy_names = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    ours = {key.rsplit(".lora_", 1)[0].removesuffix(".alpha") for key in load_file(path)}
+    assert len(ours) == len(layers) == 128
+    assert ours <= comfy_names, sorted(ours - comfy_names)[:5]

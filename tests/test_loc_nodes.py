@@ -12,7 +12,7 @@ from unpaired_edit.core.loc import LocConfig, LocHypernetwork, save_hypernetwork
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.samplers import EditSettings
 from unpaired_edit.nodes.edit import CycleEdit, EditImage
-from unpaired_edit.nodes.loc import (ApplyEditLora, BeforeAfterToLora, LoadEditLora, LoadLocHypernetwork,
+from unpaired_edit.nodes.loc import (BUILTIN, ApplyEditLora, BeforeAfterToLora, LoadEditLora, LoadLocHypernetwork,
                                      SaveEditLora, average)
 
 SETTINGS = dict(steps=3, guidance=1.0, image_guidance=1.0, seed=4)
@@ -32,7 +32,7 @@ def hypernetwork(models_dir, editor):
         for head in network.up:
             head.weight.normal_(0, 0.5)
     save_hypernetwork(network, editor, models_dir / "loc_hypernetworks" / "toy.safetensors")
-    assert LoadLocHypernetwork.INPUT_TYPES()["required"]["hypernetwork_name"][0] == ["toy.safetensors"]
+    assert LoadLocHypernetwork.INPUT_TYPES()["required"]["hypernetwork_name"][0] == ["toy.safetensors", *BUILTIN]
     return LoadLocHypernetwork().load("toy.safetensors")[0]
 
 

@@ -7,6 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
+from unpaired_edit.core.edit_lora import load_edit_lora
+from unpaired_edit.core.images import comfy_to_pixels
+from unpaired_edit.core.model_files import load_model
+from unpaired_edit.core.toy.edits import as_edit
+from unpaired_edit.core.toy.oracle import score_edit
+from unpaired_edit.nodes.loaders import WEIGHTS
+from unpaired_edit.nodes.toy import ToyScene
 from unpaired_edit.runner import load_workflow, run_workflow
 from unpaired_edit.runner.cli import main
 from unpaired_edit.runner.registry import pack_node_classes
@@ -15,13 +22,14 @@ WORKFLOWS = sorted((Path(__file__).parents[1] / "workflows").glob("*.json"))
 
 
 def test_there_are_workflows_with_thumbnails():
-    assert {p.name for p in WORKFLOWS} >= {"edit_image.json", "cycle_edit.json", "toy_cycle_edit.json"}
+    assert {p.name for p in WORKFLOWS} >= {"edit_image.json", "cycle_edit.json", "toy_cycle_edit.json",
+                                           "before_after_edit.json"}
     for path in WORKFLOWS:
         assert path.with_suffix(".jpg").is_file(), f"{path.name} has no thumbnail"
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
-def test_workflow_runs(path, tmp_path):
+def test_workflow_runs(path, tmp_path, models_dir):  # models_dir: where Save Edit LoRA writes
     api = load_workflow(path)
     assert any(node["class_type"].startswith("UnpairedEdit_") for node in api.values())
     result = run_workflow(path, pack_node_classes(), output_dir=tmp_path, overrides=_fast(api))
@@ -65,3 +73,21 @@ def test_the_demo_runs_the_bundled_editor_and_the_oracle_approves(tmp_path, caps
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert scores["success"] == 1.0 and scores["preservation"] < 0.05 and scores["cycle_score"] > 0.9
     assert "oracle: edit right" in capsys.readouterr().out
+
+
+def test_the_before_after_workflow_makes_the_shown_edit_on_another_picture(tmp_path, models_dir):
+    """workflows/before_after_edit.json as shipped: the bundled hypernetwork turns a pair (a red
+    circle turned blue) into an edit LoRA for the bundled editor; on another red circle the
+    oracle approves the edit, the negated LoRA brings the picture back, and the LoRA is saved."""
+    path = next(p for p in WORKFLOWS if p.stem == "before_after_edit")
+    api = load_workflow(path)
+    result = run_workflow(path, pack_node_classes(), output_dir=tmp_path / "output")
+    cycle_id = next(i for i, n in api.items() if n["class_type"] == "UnpairedEdit_CycleEdit")
+    edited, reconstruction = (comfy_to_pixels(x) for x in result.outputs[cycle_id][:2])
+    image_id = api[cycle_id]["inputs"]["image"][0]
+    scene = ToyScene.scene(**api[image_id]["inputs"])
+    scores = score_edit(edited[0], as_edit(scene, "make the red circle blue"))
+    assert scores["success"] == 1.0 and scores["preservation"] < 0.05, scores
+    assert (reconstruction - comfy_to_pixels(result.outputs[image_id][0])).abs().mean() / 2 < 0.08
+    saved = load_edit_lora(next(models_dir.rglob("*.safetensors")))
+    assert saved.base_hash == load_model(WEIGHTS / "toy-uip2p-16.safetensors").base_hash()
