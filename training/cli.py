@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--steps", type=int, help="Sampling steps (default: the model's).")
     ev.add_argument("--guidance", type=float, help="Text guidance (default: the model's; 4 for --task t2i).")
     ev.add_argument("--image-guidance", type=float, help="Image guidance (default: the model's).")
-    ev.add_argument("--no-cycle", action="store_true", help="edit: skip the reverse edit (faster; no cycle_l1). transfer has none.")
+    ev.add_argument("--no-cycle", action="store_true",
+                    help="edit: skip the reverse edit (faster; no cycle_l1). transfer has none.")
     ev.add_argument("--json", help="Where to write the results (default: ./<model name>.<task>.json).")
     return parser
 
