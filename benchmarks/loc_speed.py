@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -26,20 +24,9 @@ from unpaired_edit.core.loc import LocConfig, LocHypernetwork  # noqa: E402
 from unpaired_edit.core.models.tiny import tiny_ip2p  # noqa: E402
 from unpaired_edit.core.samplers import EditSettings  # noqa: E402
 
+from timing import median_seconds  # noqa: E402  (this folder)
+
 PROMPT = "turn the red circle into a blue square"  # the same text in all three, so only the LoRA differs
-
-
-def median_seconds(fns, rounds: int) -> list[float]:
-    """Median time of each function, run in interleaved rounds so drift hits all alike."""
-    for fn in fns:
-        fn()  # warm-up: first-call allocations and kernel selection
-    times = [[] for _ in fns]
-    for _ in range(rounds):
-        for fn, bucket in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            bucket.append(time.perf_counter() - start)
-    return [statistics.median(bucket) for bucket in times]
 
 
 def main() -> None:

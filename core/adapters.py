@@ -8,7 +8,7 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
 from .errors import EditError
-from .model_files import FORMAT_VERSION, _read_tensors, atomic_save, read_metadata
+from .model_files import FORMAT_VERSION, _read_tensors, atomic_save, check_made_for, read_kind
 from .models import EditModel
 
 LORA_FIELDS = ("r", "lora_alpha", "target_modules", "lora_dropout")
@@ -32,16 +32,10 @@ def load_adapter(model: EditModel, path: str | Path, name: str | None = None,
                  where: str = "Load Edit Model › adapter") -> str:
     """Load an adapter file onto ``model`` (refusing one made for another base) and activate it."""
     path = Path(path)
-    meta = read_metadata(path, where)
-    if meta.get("kind") != "adapter":
-        raise EditError(where, f"'{path.name}' is not an Unpaired Edit adapter.",
-                        "Pick a LoRA saved by this pack, or leave the adapter input at 'none'.")
-    base = model.base_hash()
-    if meta["family"] != model.family or meta["base_hash"] != base:
-        raise EditError(where, f"'{path.name}' was trained on base '{meta.get('base_name') or '?'}' "
-                        f"({meta['family']}, {meta['base_hash']}), but the loaded model is "
-                        f"'{model.info.name or '?'}' ({model.family}, {base}).",
-                        "Load the adapter onto the base model it was trained on.")
+    meta = read_kind(path, "adapter", where, "an Unpaired Edit adapter",
+                     "Pick a LoRA saved by this pack, or leave the adapter input at 'none'.")
+    check_made_for(meta, model, where, f"'{path.name}' was trained on base",
+                   "Load the adapter onto the base model it was trained on.")
     name = name or path.stem
     if name in getattr(model.denoiser, "peft_config", {}):
         model.denoiser.delete_adapters(name)

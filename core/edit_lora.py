@@ -13,9 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import EditError
 from .generated_lora import LoraDelta
-from .model_files import FORMAT_VERSION, _read_tensors, atomic_save, read_metadata
+from .model_files import FORMAT_VERSION, _read_tensors, atomic_save, check_made_for, read_kind
 from .models import EditModel
 
 KIND = "edit_lora"
@@ -29,15 +28,8 @@ class EditLora:
     base_name: str = ""
 
     def check_fits(self, model: EditModel, where: str) -> None:
-        check_editor("edit LoRA", self.family, self.base_hash, self.base_name, model, where)
-
-
-def check_editor(what: str, family: str, base_hash: str, base_name: str, model: EditModel, where: str) -> None:
-    """Refuse a model other than the editor a LoRA or hypernetwork was made for."""
-    if family != model.family or base_hash != model.base_hash():
-        raise EditError(where, f"This {what} was made for '{base_name or '?'}' ({family}, {base_hash}), but the "
-                               f"model is '{model.info.name or '?'}' ({model.family}, {model.base_hash()}).",
-                        "Use the edit model the LoC hypernetwork was trained for.")
+        check_made_for(vars(self), model, where, "This edit LoRA was made for",
+                       "Use the edit model the LoC hypernetwork was trained for.")
 
 
 def _key(name: str) -> str:
@@ -57,11 +49,7 @@ def save_edit_lora(lora: EditLora, path: str | Path) -> Path:
 
 
 def load_edit_lora(path: str | Path, where: str = "Load Edit LoRA") -> EditLora:
-    path = Path(path)
-    meta = read_metadata(path, where)
-    if meta.get("kind") != KIND:
-        raise EditError(where, f"'{path.name}' is not an edit LoRA made by this pack.",
-                        "Pick a file written by Save Edit LoRA.")
+    meta = read_kind(path, KIND, where, "an edit LoRA made by this pack", "Pick a file written by Save Edit LoRA.")
     tensors = _read_tensors(path, where)
     down, up = {}, {}
     for name in meta["layers"]:

@@ -77,7 +77,6 @@ def cycle_edit(model: EditModel, pixels: torch.Tensor, instruction: str, reverse
     return CycleResult(edited, reconstruction, error.cpu(), float(1 - error.mean()), reverse)
 
 
-
 def _reverse(model: EditModel, instruction: str, reverse_instruction: str | None, where: str) -> str:
     if model.edit_loras and not instruction.strip():  # the negated LoRA is the reverse edit
         return (reverse_instruction or "").strip()

@@ -19,16 +19,13 @@ import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import json
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
-from .errors import EditError
 from .generated_lora import LoraDelta
-from .model_files import FORMAT_VERSION, _read_tensors, atomic_save, read_metadata
+from .model_files import FORMAT_VERSION, _read_tensors, atomic_save, clip_preprocessing, read_kind
 from .models import EditModel
 
 KIND = "loc_hypernetwork"
@@ -94,13 +91,8 @@ def build_hypernetwork(config: LocConfig, vision_tower: str | Path | None = None
     by save_pretrained) it encodes with that tower's weights and normalisation."""
     if vision_tower is None:
         return LocHypernetwork(config)
-    folder = Path(vision_tower)
-    if not (folder / "config.json").is_file():
-        raise EditError(where, f"{folder} is not a CLIP model folder (no config.json).",
-                        "Point it at a CLIPVisionModel or CLIPModel folder saved by save_pretrained.")
-    tower = CLIPVisionModel.from_pretrained(folder, local_files_only=True, use_safetensors=True)
-    pre = folder / "preprocessor_config.json"
-    pre = json.loads(pre.read_text()) if pre.is_file() else {}
+    pre = clip_preprocessing(vision_tower, where)
+    tower = CLIPVisionModel.from_pretrained(vision_tower, local_files_only=True, use_safetensors=True)
     vision = {k: v for k, v in tower.config.to_dict().items() if k not in ("torch_dtype", "dtype")}
     config = replace(config, vision=vision, image_size=tower.config.image_size,
                      image_mean=tuple(pre.get("image_mean", config.image_mean)),
@@ -161,11 +153,8 @@ def save_hypernetwork(hypernetwork: LocHypernetwork, editor: EditModel, path: st
 
 def load_hypernetwork(path: str | Path, where: str = "Load LoC Hypernetwork") -> tuple[LocHypernetwork, dict]:
     """The hypernetwork (on the CPU, in eval mode) and its file's metadata."""
-    path = Path(path)
-    meta = read_metadata(path, where)
-    if meta.get("kind") != KIND:
-        raise EditError(where, f"'{path.name}' is not a LoC hypernetwork.",
-                        "Pick a file written by `python -m unpaired_edit.training loc`.")
+    meta = read_kind(path, KIND, where, "a LoC hypernetwork",
+                     "Pick a file written by `python -m unpaired_edit.training loc`.")
     hypernetwork = LocHypernetwork(LocConfig(**meta["loc"]))
     hypernetwork.load_state_dict(_read_tensors(path, where))
     return hypernetwork.eval().requires_grad_(False), meta

@@ -35,6 +35,7 @@ PIPELINE_FAMILIES = {
     "FluxKontextPipeline": ("flow", {"source_mode": "offset"}),
 }
 FOLDER_INFO = "unpaired_edit.json"  # optional ModelInfo beside model_index.json
+CLIP_PREPROCESSOR = "preprocessor_config.json"  # a CLIP folder's image mean and std
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -55,6 +56,35 @@ def read_metadata(path: str | Path, where: str) -> dict:
         return json.loads(meta[META_KEY]) if META_KEY in meta else {}
     except json.JSONDecodeError:
         raise EditError(where, f"'{path.name}' has damaged Unpaired Edit metadata.", "Re-export the file.") from None
+
+
+def read_kind(path: str | Path, kind: str, where: str, what: str, fix: str) -> dict:
+    """The metadata of one of our files that must be of ``kind`` (``what`` names it for the message)."""
+    meta = read_metadata(path, where)
+    if meta.get("kind") != kind:
+        raise EditError(where, f"'{Path(path).name}' is not {what}.", fix)
+    return meta
+
+
+def check_made_for(made_for: dict, model: EditModel, where: str, what: str, fix: str) -> None:
+    """Refuse a model other than the base an adapter, edit LoRA or hypernetwork was made for
+    (``made_for`` holds its family, base_hash and base_name; ``what`` begins the message)."""
+    if made_for["family"] != model.family or made_for["base_hash"] != model.base_hash():
+        raise EditError(where, f"{what} '{made_for.get('base_name') or '?'}' ({made_for['family']}, "
+                               f"{made_for['base_hash']}), but the model is '{model.info.name or '?'}' "
+                               f"({model.family}, {model.base_hash()}).", fix)
+
+
+def clip_preprocessing(folder: str | Path, where: str) -> dict:
+    """The image preprocessing saved beside a CLIP model folder ({} when none), after checking
+    the folder holds a model."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise EditError(where, f"{folder} is not a CLIP model folder (no config.json).",
+                        "Point it at a CLIPModel or CLIPVisionModel folder saved by save_pretrained "
+                        "(for the toy world, the clip trainer writes one).")
+    pre = folder / CLIP_PREPROCESSOR
+    return json.loads(pre.read_text()) if pre.is_file() else {}
 
 
 def load_model(path: str | Path, where: str = "Load Edit Model", clip_tokenizer: Path | None = None) -> EditModel:

@@ -9,6 +9,8 @@ from typing import Callable
 
 import torch
 
+from ..core.errors import EditError
+
 try:  # inside a running ComfyUI
     import comfy.model_management as mm
     import comfy.utils
@@ -67,6 +69,15 @@ def full_path(kind: str, name: str) -> Path | None:
         if (root / name).exists():
             return root / name
     return None
+
+
+def find_file(kind: str, name: str, where: str) -> Path:
+    """``name`` from a models/<kind> list, or an error that says how to make it appear."""
+    path = full_path(kind, name)
+    if path is None:
+        raise EditError(where, f"'{name}' was not found in models/{kind}.",
+                        f"Put the file in models/{kind} and refresh (press R in ComfyUI).")
+    return path
 
 
 def clip_tokenizer_dir() -> Path | None:

@@ -75,9 +75,6 @@ class LoadEditModel:
         model = open_model(model_name, "Load Edit Model › model_name")
         if adapter != NO_ADAPTER:
             where = "Load Edit Model › adapter"
-            path = host.full_path("loras", adapter)
-            if path is None:
-                raise EditError(where, f"'{adapter}' was not found in models/loras.", "Refresh the list or pick another.")
-            load_adapter(model, path, where=where)
+            load_adapter(model, host.find_file("loras", adapter, where), where=where)
         model.to(dtype=host.compute_dtype(host.compute_device()))
         return (model,)

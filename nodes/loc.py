@@ -45,7 +45,7 @@ class LoadLocHypernetwork:
 
     def load(self, hypernetwork_name):
         where = "Load LoC Hypernetwork › hypernetwork_name"
-        path = BUILTIN.get(hypernetwork_name) or _find(HYPERNETWORKS, hypernetwork_name, where)
+        path = BUILTIN.get(hypernetwork_name) or host.find_file(HYPERNETWORKS, hypernetwork_name, where)
         return (load_hypernetwork(path, where),)
 
 
@@ -187,12 +187,5 @@ class LoadEditLora:
 
     def load(self, lora_name):
         where = "Load Edit LoRA › lora_name"
-        return (load_edit_lora(_find("loras", lora_name, where), where),)
+        return (load_edit_lora(host.find_file("loras", lora_name, where), where),)
 
-
-def _find(kind: str, name: str, where: str) -> Path:
-    path = host.full_path(kind, name)
-    if path is None:
-        raise EditError(where, f"'{name}' was not found in models/{kind}.",
-                        f"Put the file in models/{kind} and refresh (press R in ComfyUI).")
-    return path

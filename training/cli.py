@@ -9,10 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.edit_lora import check_editor
 from ..core.errors import EditError
 from ..core.loc import load_hypernetwork
-from ..core.model_files import load_model
+from ..core.model_files import check_made_for, load_model
 from ..core.samplers import EditSettings
 from .config import ConfigError, load_config
 from .evaluate import evaluate_captions, evaluate_edits, evaluate_transfer, format_table
@@ -79,8 +78,8 @@ def _evaluate(args) -> int:
         hypernetwork = None
         if args.loc:
             hypernetwork, meta = load_hypernetwork(args.loc, "evaluate › --loc")
-            check_editor("LoC hypernetwork", meta["family"], meta["base_hash"], meta.get("base_name", ""), model,
-                         "evaluate › --model")
+            check_made_for(meta, model, "evaluate › --model", "This LoC hypernetwork was made for",
+                           "Evaluate with the edit model the hypernetwork was trained for.")
         result, _ = evaluate_transfer(model, args.n, size, settings, hypernetwork, args.strength)
         print(format_table(result))
     else:

@@ -15,12 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoTokenizer, CLIPConfig, CLIPModel
 
-from ..core.errors import EditError
+from ..core.model_files import CLIP_PREPROCESSOR, clip_preprocessing
 from ..core.models.toy import TEXT_LENGTH
 from ..core.tokenizers import word_tokenizer
 from ..core.toy.world import vocabulary
-
-PREPROCESSOR = "preprocessor_config.json"
 
 
 class ImageTextEncoder:
@@ -32,13 +30,9 @@ class ImageTextEncoder:
 
     @classmethod
     def load(cls, path: str | Path, where: str = "training config › clip") -> "ImageTextEncoder":
-        path = Path(path)
-        if not (path / "config.json").is_file():
-            raise EditError(where, f"{path} is not a CLIP model folder (no config.json).",
-                            "Point it at a folder saved by save_pretrained, or train one with the clip trainer.")
+        pre = clip_preprocessing(path, where)
         model = CLIPModel.from_pretrained(path, use_safetensors=True)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        pre = json.loads((path / PREPROCESSOR).read_text()) if (path / PREPROCESSOR).is_file() else {}
         return cls(model.eval().requires_grad_(False), tokenizer, pre.get("image_mean", [0.5] * 3),
                    pre.get("image_std", [0.5] * 3))
 
@@ -46,7 +40,7 @@ class ImageTextEncoder:
         folder = Path(folder)
         self.model.save_pretrained(folder, safe_serialization=True)
         self.tokenizer.save_pretrained(folder)
-        (folder / PREPROCESSOR).write_text(json.dumps({"image_mean": self.mean.flatten().tolist(),
+        (folder / CLIP_PREPROCESSOR).write_text(json.dumps({"image_mean": self.mean.flatten().tolist(),
                                                        "image_std": self.std.flatten().tolist(),
                                                        "size": {"height": self.size, "width": self.size}}))
         return folder

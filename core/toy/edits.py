@@ -91,7 +91,7 @@ def held_out_edits(n: int, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> lis
     return edits
 
 
-def analogous(edit: Edit, rng: random.Random, tries: int = 5000) -> Edit:
+def analogous(edit: Edit, rng: random.Random, tries: int = 2000) -> Edit:
     """The same instruction on another scene of the same split (A:A' :: B:B'): what an edit
     learnt from one before/after pair is judged on."""
     for _ in range(tries):
@@ -118,7 +118,7 @@ def transfer_cases(n: int, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> lis
             continue
         pair = make_edit(kind, scene, rng)
         try:
-            cases.append((pair, analogous(pair, rng, tries=2000)))
+            cases.append((pair, analogous(pair, rng)))
         except ValueError:
             continue
     return cases
