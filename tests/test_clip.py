@@ -51,7 +51,7 @@ def test_the_clip_trainer_learns_to_match_pictures_and_captions(tmp_path):
     losses = [r["loss"] for r in rows if "loss" in r]
     assert losses[-1] < losses[0] * 0.8
     clip = ImageTextEncoder.load(tmp_path / "run" / "clip")
-    scenes = [sample_split(random.Random(i), held_out=True) for i in range(8)]
+    scenes = [sample_split(random.Random(i), "test") for i in range(8)]
     with torch.no_grad():
         similarity = clip.images(torch.stack([render(s, 16) for s in scenes])) @ clip.texts([caption(s) for s in scenes]).T
     assert similarity.diagonal().mean() > similarity.mean()  # each picture is nearer its own caption

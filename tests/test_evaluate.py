@@ -13,6 +13,8 @@ def test_evaluate_edits_and_captions(tmp_path, capsys, monkeypatch):
     assert main(["evaluate", "--model", str(path), "--n", "7", "--steps", "2"]) == 0
     printed = capsys.readouterr().out
     assert "success" in printed and "preservation" in printed and "cycle_l1" in printed
+    assert sorted(tmp_path.iterdir()) == [path]  # no JSON unless asked for
+    assert main(["evaluate", "--model", str(path), "--n", "7", "--steps", "2", "--json", "toy.edit.json"]) == 0
     result = json.loads((tmp_path / "toy.edit.json").read_text())
     table = result["results"]
     assert table["all"]["n"] == 7 and len(table) == 8  # seven kinds and the total

@@ -224,13 +224,13 @@ def test_evaluate_transfer_makes_the_pairs_edit_on_other_scenes(tmp_path, assets
     assert main(["loc", "--config", _config(tmp_path, assets, "run", "toy.safetensors", steps=1)]) == 0
     hyper, toy = str(tmp_path / "run" / "hypernetwork.safetensors"), str(assets / "toy.safetensors")
     assert main(["evaluate", "--model", toy, "--task", "transfer", "--loc", hyper, "--n", "7", "--steps", "2",
-                 "--size", "8", "--strength", "1.5"]) == 0
-    run = json.loads((tmp_path / "hypernetwork.transfer.json").read_text())
+                 "--size", "8", "--strength", "1.5", "--json", "loc.json"]) == 0
+    run = json.loads((tmp_path / "loc.json").read_text())
     assert (run["loc"], run["strength"]) == (hyper, 1.5)
     assert run["results"]["all"]["n"] == 7 and 0 <= run["results"]["all"]["success"] <= 1
     assert main(["evaluate", "--model", toy, "--task", "transfer", "--n", "7", "--steps", "2",
-                 "--size", "8"]) == 0  # the same cases, by instruction
-    run = json.loads((tmp_path / "toy.transfer.json").read_text())
+                 "--size", "8", "--json", "text.json"]) == 0  # the same cases, by instruction
+    run = json.loads((tmp_path / "text.json").read_text())
     assert "loc" not in run and run["results"]["all"]["n"] == 7
     capsys.readouterr()
     assert main(["evaluate", "--model", str(assets / "ip2p.safetensors"), "--task", "transfer", "--loc", hyper]) == 2

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from unpaired_edit.core.toy.datasets import CaptionDataset, EditDataset, stack
-from unpaired_edit.core.toy.edits import (KINDS, applicable, as_edit, edit_region, held_out_edits, interpret,
-                                          make_edit, transfer_cases)
+from unpaired_edit.core.toy.edits import (KINDS, applicable, as_edit, edit_region, interpret, make_edit, possible,
+                                          split_edits, transfer_cases)
 from unpaired_edit.core.toy.oracle import caption_correct, classify, score_edit, summarize
 from unpaired_edit.core.toy.render import object_mask, render
-from unpaired_edit.core.toy.world import (COLOURS, SIZES, Obj, Scene, caption, clip, sample_scene, vocabulary)
+from unpaired_edit.core.toy.world import (BACKGROUNDS, COLOURS, OPPOSITE, POSITIONS, SHAPES, SIZES, SPLITS, Obj,
+                                          Scene, caption, clip, sample_scene, vocabulary)
 
 
 def _edits(kind, n=25, seed=0):
@@ -72,29 +73,70 @@ def test_renderer_any_size_and_anti_aliased():
     assert abs(mask.mean().item() - 3.14159 * SIZES["large"] ** 2) < 0.01  # the circle's area
 
 
-def test_held_out_split_is_fixed_and_never_trained_on():
+def test_splits_are_fixed_disjoint_and_shared_by_resized_scenes():
     rng = random.Random(0)
-    scenes = [sample_scene(rng) for _ in range(3000)]
-    share = sum(s.held_out for s in scenes) / len(scenes)
-    assert 0.05 < share < 0.15
-    held_keys = {s.key for s in scenes if s.held_out}
-    train = CaptionDataset(size=8, seed=1)
-    captions = {train[i]["caption"] for i in range(300)}
-    assert len(captions) > 50
-    assert not captions & {caption(s) for s in scenes if s.key in held_keys}
-    edits = EditDataset(size=8, seed=1)
-    assert not any(edits.edit(i).source.held_out for i in range(300))
-    held = held_out_edits(70)
-    assert all(e.source.held_out for e in held)
-    assert [e.instruction for e in held] == [e.instruction for e in held_out_edits(70)]
-    assert {e.kind for e in held} == set(KINDS)
+    scenes = [sample_scene(rng) for _ in range(5000)]
+    share = {split: sum(s.split == split for s in scenes) / len(scenes) for split in SPLITS}
+    every = _every_scene()
+    assert len(every) == 8325 and all(possible(s) for s in every)
+    assert sum(len(s.objects) == 1 and s.split == "test" for s in every) >= 240  # 40 resizes and moves each
+    assert 0.68 < share["train"] < 0.82 and 0.06 < share["validation"] < 0.14 and 0.11 < share["test"] < 0.19
+    assert [s.split for s in scenes] == [Scene(s.objects, s.background).split for s in scenes]  # a pure function
+    for scene in scenes:
+        for obj in scene.objects:  # resizing keeps the split, so resize edits exist within every split
+            other = replace(obj, size="small" if obj.size == "large" else "large")
+            assert scene.replace_object(obj, other).split == scene.split
 
 
-def test_transfer_cases_are_one_instruction_on_two_held_out_scenes():
-    cases = transfer_cases(21)
+def _every_scene() -> list[Scene]:
+    """All scenes ``sample_scene`` can draw: empty, one object, or two small ones on opposite sides."""
+    objects = [Obj(sh, c, sz, p) for sh in SHAPES for c in COLOURS for sz in SIZES for p in POSITIONS]
+    scenes = {Scene((), b) for b in BACKGROUNDS} | {Scene((o,), b) for o in objects for b in BACKGROUNDS}
+    small = [o for o in objects if o.size == "small" and o.position in OPPOSITE]
+    scenes |= {Scene((a, b), bg) for a in small for b in small for bg in BACKGROUNDS
+               if b.position == OPPOSITE[a.position] and a.shape != b.shape and a.colour != b.colour}
+    return sorted(scenes, key=lambda s: s.key)
+
+
+def test_training_never_renders_a_validation_or_test_scene():
+    """Every training data set, over a large sample: no item shows a held-out scene as its source
+    or as its edited picture (captions name their scene exactly, so they are checked too)."""
+    for seed in (0, 7):
+        edits = EditDataset(size=8, seed=seed, with_target=True)
+        for i in range(3000):
+            edit = edits.edit(i)
+            assert edit.source.split == edit.target.split == "train", (i, edit.instruction)
+        captions = CaptionDataset(size=8, seed=seed)
+        held = {caption(s) for s in _every_scene() if s.split != "train"}
+        seen = {captions[i]["caption"] for i in range(3000)}
+        assert len(seen) > 500 and not seen & held
+    # an item's pictures are the renderings of its scenes (the check above is on what is shown)
+    item, edit = EditDataset(size=8, seed=3, with_target=True)[5], EditDataset(size=8, seed=3).edit(5)
+    assert torch.equal(item["source"], render(edit.source, 8)) and torch.equal(item["target"], render(edit.target, 8))
+
+
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_held_out_edits_are_distinct_and_stay_in_their_split(split):
+    edits = split_edits(280, split)
+    assert all(e.source.split == e.target.split == split for e in edits)
+    assert len({(e.source.key, e.target.key) for e in edits}) == 280  # distinct edits
+    assert [e.kind for e in edits] == list(KINDS) * 40
+    assert [e.instruction for e in edits] == [e.instruction for e in split_edits(280, split)]
+    data = EditDataset(size=8, split=split, length=70, with_target=True)
+    assert [data.edit(i) for i in range(70)] == edits[:70]
+    other = {(e.source.key, e.target.key) for e in split_edits(280, "validation" if split == "test" else "test")}
+    assert not other & {(e.source.key, e.target.key) for e in edits}
+    with pytest.raises(ValueError, match="split must be one of"):
+        EditDataset(size=8, split="heldout")
+
+
+@pytest.mark.parametrize("split", ["validation", "test"])
+def test_transfer_cases_are_one_instruction_on_two_scenes_of_a_split(split):
+    cases = transfer_cases(21, split)
     assert [pair.kind for pair, _ in cases] == list(KINDS) * 3
     for pair, quad in cases:
-        assert pair.source != quad.source and pair.source.held_out and quad.source.held_out
+        assert pair.source != quad.source
+        assert {pair.source.split, pair.target.split, quad.source.split, quad.target.split} == {split}
         assert quad.instruction == pair.instruction and quad.kind == pair.kind
         assert interpret(quad.source, pair.instruction) == quad.target
 

@@ -13,6 +13,7 @@ from ..core.errors import EditError
 from ..core.loc import load_hypernetwork
 from ..core.model_files import check_made_for, load_model
 from ..core.samplers import EditSettings
+from ..core.toy.world import SPLITS
 from .config import ConfigError, load_config
 from .evaluate import evaluate_captions, evaluate_edits, evaluate_transfer, format_table
 from .loop import train
@@ -29,13 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("evaluate", help="Score a toy-world model with the oracle.")
     ev.add_argument("--model", required=True, help="A model file (e.g. runs/.../model.safetensors).")
     ev.add_argument("--task", choices=("edit", "transfer", "t2i"), default="edit",
-                    help="edit: held-out edits (default); transfer: the edit of a held-out pair made on another "
+                    help="edit: edits of the split (default); transfer: the edit of a held-out pair made on another "
                          "scene (by instruction, or with --loc by the pair's LoRA); t2i: caption accuracy of "
                          "text-to-image samples.")
     ev.add_argument("--loc", help="transfer: a LoC hypernetwork file; the edit is the LoRA it makes from the pair.")
     ev.add_argument("--strength", type=float, default=1.0, help="transfer --loc: the LoRA's strength (default 1).")
-    ev.add_argument("--split", choices=("heldout", "train"), default="heldout",
-                    help="edit and t2i: which scenes (transfer always uses held-out pairs).")
+    ev.add_argument("--split", choices=SPLITS, default="test",
+                    help="Which scenes: test (default; what results report), validation (what configs are "
+                         "chosen on) or train.")
     ev.add_argument("--n", type=int, default=140, help="How many edits or captions (default 140).")
     ev.add_argument("--size", type=int, help="Image size (default: the size the model was trained at).")
     ev.add_argument("--steps", type=int, help="Sampling steps (default: the model's).")
@@ -43,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--image-guidance", type=float, help="Image guidance (default: the model's).")
     ev.add_argument("--no-cycle", action="store_true",
                     help="edit: skip the reverse edit (faster; no cycle_l1). transfer has none.")
-    ev.add_argument("--json", help="Where to write the results (default: ./<model name>.<task>.json).")
+    ev.add_argument("--json", help="Also write the results to this JSON file.")
     return parser
 
 
@@ -80,15 +82,15 @@ def _evaluate(args) -> int:
             hypernetwork, meta = load_hypernetwork(args.loc, "evaluate › --loc")
             check_made_for(meta, model, "evaluate › --model", "This LoC hypernetwork was made for",
                            "Evaluate with the edit model the hypernetwork was trained for.")
-        result, _ = evaluate_transfer(model, args.n, size, settings, hypernetwork, args.strength)
+        result, _ = evaluate_transfer(model, args.n, size, settings, hypernetwork, args.strength, args.split)
         print(format_table(result))
     else:
         result = evaluate_edits(model, args.n, size, settings, args.split, cycle=not args.no_cycle)
         print(format_table(result))
-    out = Path(args.json) if args.json else Path(f"{Path(args.loc or args.model).stem}.{args.task}.json")
-    run = {"model": str(args.model), "task": args.task, "split": args.split, "settings": vars(settings)}
-    if args.loc:
-        run |= {"loc": str(args.loc), "strength": args.strength}
-    out.write_text(json.dumps(run | {"results": result}, indent=2))
-    print(out)
+    if args.json:
+        run = {"model": str(args.model), "task": args.task, "split": args.split, "settings": vars(settings)}
+        if args.loc:
+            run |= {"loc": str(args.loc), "strength": args.strength}
+        Path(args.json).write_text(json.dumps(run | {"results": result}, indent=2))
+        print(args.json)
     return 0

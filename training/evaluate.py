@@ -18,7 +18,7 @@ from ..core.toy.world import caption, fixed_scenes
 
 
 @torch.no_grad()
-def evaluate_edits(model: EditModel, n: int, size: int, settings: EditSettings, split: str = "heldout",
+def evaluate_edits(model: EditModel, n: int, size: int, settings: EditSettings, split: str = "test",
                    cycle: bool = True) -> dict[str, dict[str, float]]:
     data = EditDataset(size=size, split=split, length=n, with_target=True, seed=0)
     rows = []
@@ -37,15 +37,15 @@ def evaluate_edits(model: EditModel, n: int, size: int, settings: EditSettings, 
 
 @torch.no_grad()
 def evaluate_transfer(model: EditModel, n: int, size: int, settings: EditSettings,
-                      hypernetwork: LocHypernetwork | None = None,
-                      strength: float = 1.0) -> tuple[dict[str, dict[str, float]], torch.Tensor]:
-    """A held-out pair (A, A') shows an edit; the same instruction is made on another scene B
-    and scored against the oracle's B'. With a hypernetwork the edit is the LoRA it makes from
+                      hypernetwork: LocHypernetwork | None = None, strength: float = 1.0,
+                      split: str = "test") -> tuple[dict[str, dict[str, float]], torch.Tensor]:
+    """A pair (A, A') of ``split`` shows an edit; the same instruction is made on another scene B
+    of the split and scored against the oracle's B'. With a hypernetwork the edit is the LoRA it makes from
     (A, A') and the instruction is empty; without, the model reads the instruction. (No cycle:
     the pair's reverse, e.g. "back to a sky background", is not B's.)
     Returns the table and a grid of (A, A', B, edited B, true B') per case."""
     rows, pictures = [], []
-    for pair, quad in transfer_cases(n):
+    for pair, quad in transfer_cases(n, split):
         before, after, source = (render(s, size)[None] for s in (pair.source, pair.target, quad.source))
         editor, instruction = model, quad.instruction
         if hypernetwork is not None:
@@ -58,10 +58,10 @@ def evaluate_transfer(model: EditModel, n: int, size: int, settings: EditSetting
 
 
 @torch.no_grad()
-def evaluate_captions(model: EditModel, n: int, size: int, settings: EditSettings, split: str = "heldout",
+def evaluate_captions(model: EditModel, n: int, size: int, settings: EditSettings, split: str = "test",
                       batch: int = 64) -> dict[str, float]:
     """Share of the model's own text-to-image samples in which every captioned attribute is right."""
-    scenes = fixed_scenes(n, held_out=split == "heldout")
+    scenes = fixed_scenes(n, split)
     empty = model.encode_text([""])
     correct = []
     for start in range(0, n, batch):

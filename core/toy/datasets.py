@@ -1,5 +1,6 @@
 """The toy world's data sets. Item ``i`` of a data set is the same for every run with the same
-seed, training splits never contain a held-out scene, and nothing is stored on disk."""
+seed, an item of a split renders scenes of that split only (for edits: the source and the edited
+scene), and nothing is stored on disk."""
 
 from __future__ import annotations
 
@@ -8,16 +9,14 @@ import random
 import torch
 from torch.utils.data import Dataset
 
-from .edits import KINDS, Edit, edit_region, held_out_edits, sample_edit
+from .edits import KINDS, Edit, edit_region, sample_edit, split_edits
 from .render import render
-from .world import caption, sample_split
+from .world import caption, check_split, sample_split
 
 
 class _Toy(Dataset):
     def __init__(self, size: int = 16, length: int = 100_000, seed: int = 0, split: str = "train") -> None:
-        if split not in ("train", "heldout"):
-            raise ValueError(f"split must be 'train' or 'heldout', not {split!r}.")
-        self.size, self.length, self.seed, self.split = size, length, seed, split
+        self.size, self.length, self.seed, self.split = size, length, seed, check_split(split)
 
     def __len__(self) -> int:
         return self.length
@@ -30,25 +29,25 @@ class CaptionDataset(_Toy):
     """(image [3,S,S] in -1..1, caption): what a text-to-image base learns from."""
 
     def __getitem__(self, index: int) -> dict:
-        scene = sample_split(self._rng(index), held_out=self.split == "heldout")
+        scene = sample_split(self._rng(index), self.split)
         return {"image": render(scene, self.size), "caption": caption(scene)}
 
 
 class EditDataset(_Toy):
     """Source images with an instruction, its reverse and both captions, but no edited
     image: the data unpaired methods learn from. ``with_target=True`` adds the true edit,
-    for the supervised baseline and for evaluation only."""
+    for the supervised baseline, LoC's pairs and evaluation. The training split draws edits at
+    random; a held-out split serves its fixed list of distinct edits (``split_edits``)."""
 
     def __init__(self, *args, with_target: bool = False, kinds: tuple[str, ...] = KINDS, **kw) -> None:
         super().__init__(*args, **kw)
         self.with_target, self.kinds = with_target, kinds
-        self._held = held_out_edits(self.length, self.seed, kinds) if self.split == "heldout" else None
+        self._held = split_edits(self.length, self.split, self.seed, kinds) if self.split != "train" else None
 
     def edit(self, index: int) -> Edit:
         if self._held is not None:
             return self._held[index]
-        rng = self._rng(index)
-        return sample_edit(rng, sample_split(rng, held_out=False), self.kinds)
+        return sample_edit(self._rng(index), "train", self.kinds)
 
     def __getitem__(self, index: int) -> dict:
         edit = self.edit(index)

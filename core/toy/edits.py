@@ -76,51 +76,70 @@ def make_edit(kind: str, scene: Scene, rng: random.Random) -> Edit:
     return _MAKERS[kind](scene, rng)
 
 
-def sample_edit(rng: random.Random, scene: Scene, kinds: tuple[str, ...] = KINDS) -> Edit:
-    return make_edit(rng.choice([k for k in kinds if applicable(k, scene)]), scene, rng)
+def sample_edit(rng: random.Random, split: str = "train", kinds: tuple[str, ...] = KINDS) -> Edit:
+    """A random edit whose source and edited scene are both of ``split``: an edit that would
+    cross into another split is drawn again, so training never renders a held-out scene."""
+    while True:
+        scene = sample_split(rng, split)
+        edit = make_edit(rng.choice([k for k in kinds if applicable(k, scene)]), scene, rng)
+        if edit.target.split == split:
+            return edit
 
 
-def held_out_edits(n: int, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> list[Edit]:
-    """A fixed list of ``n`` edits of held-out scenes, cycling through the kinds."""
-    rng, edits = random.Random(seed), []
-    while len(edits) < n:
+def split_edits(n: int, split: str = "test", seed: int = 0, kinds: tuple[str, ...] = KINDS,
+                tries: int = 200_000) -> list[Edit]:
+    """A fixed list of ``n`` distinct edits within ``split`` (source and edited scene), cycling
+    through the kinds: what validation ("validation") and evaluation ("test") score."""
+    rng, edits, seen = random.Random(seed), [], set()
+    for _ in range(tries):
+        if len(edits) == n:
+            return edits
         kind = kinds[len(edits) % len(kinds)]
-        scene = sample_split(rng, held_out=True)
-        if applicable(kind, scene):
-            edits.append(make_edit(kind, scene, rng))
-    return edits
+        scene = sample_split(rng, split)
+        if not applicable(kind, scene):
+            continue
+        edit = make_edit(kind, scene, rng)
+        if edit.target.split == split and (scene.key, edit.target.key) not in seen:
+            seen.add((scene.key, edit.target.key))
+            edits.append(edit)
+    raise ValueError(f"The {split} split holds fewer than {n} distinct edits of the kinds {kinds}.")
 
 
 def analogous(edit: Edit, rng: random.Random, tries: int = 2000) -> Edit:
-    """The same instruction on another scene of the same split (A:A' :: B:B'): what an edit
-    learnt from one before/after pair is judged on."""
+    """The same instruction on another scene of the same split, its edit within that split too
+    (A:A' :: B:B'): what an edit learnt from one before/after pair is judged on."""
+    split = edit.source.split
     for _ in range(tries):
-        scene = sample_split(rng, held_out=edit.source.held_out)
+        scene = sample_split(rng, split)
         if scene == edit.source:
             continue
         try:
             other = as_edit(scene, edit.instruction, edit.reverse)
         except ValueError:
             continue
-        if possible(other.target):
+        if possible(other.target) and other.target.split == split:
             return other
     raise ValueError(f"No other scene found for {edit.instruction!r} in {tries} tries.")
 
 
-def transfer_cases(n: int, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> list[tuple[Edit, Edit]]:
-    """``n`` held-out pairs, cycling through the kinds, each with the same instruction on another
-    held-out scene; a pair whose instruction fits no other scene is passed over."""
-    rng, cases = random.Random(seed), []
+def transfer_cases(n: int, split: str = "test", seed: int = 0,
+                   kinds: tuple[str, ...] = KINDS) -> list[tuple[Edit, Edit]]:
+    """``n`` distinct pairs of ``split``, cycling through the kinds, each with the same instruction
+    on another scene of the split; a pair whose instruction fits no other scene is passed over."""
+    rng, cases, seen = random.Random(seed), [], set()
     while len(cases) < n:
         kind = kinds[len(cases) % len(kinds)]
-        scene = sample_split(rng, held_out=True)
+        scene = sample_split(rng, split)
         if not applicable(kind, scene):
             continue
         pair = make_edit(kind, scene, rng)
+        if pair.target.split != split or (scene.key, pair.target.key) in seen:
+            continue
         try:
             cases.append((pair, analogous(pair, rng)))
         except ValueError:
             continue
+        seen.add((scene.key, pair.target.key))
     return cases
 
 

@@ -1,8 +1,8 @@
 """The synthetic toy world: scenes of one or two coloured shapes on a background.
 
 Everything is discrete except where objects sit during a clip, so a scene has an exact
-identity (``Scene.key``) that fixes the held-out split, and any scene can be rendered at any
-size. Objects are referred to as "the <colour> <shape>"; a scene never holds two objects of
+identity (``Scene.key``) that fixes its split (train, validation or test), and any scene can be
+rendered at any size. Objects are referred to as "the <colour> <shape>"; a scene never holds two objects of
 the same colour or the same shape, so that phrase is always unambiguous.
 """
 
@@ -26,7 +26,10 @@ SIZES = {"small": 0.25, "large": 0.375}  # half-size as a fraction of the image 
 POSITIONS = {"center": (0.5, 0.5), "left": (0.28, 0.5), "right": (0.72, 0.5), "top": (0.5, 0.28),
              "bottom": (0.5, 0.72)}
 OPPOSITE = {"left": "right", "right": "left", "top": "bottom", "bottom": "top"}
-HELD_OUT_PERCENT = 10
+# Percent of scenes in each held-out split; the rest is "train", the only scenes training renders.
+# The test share is large enough for 40 distinct test edits of every kind (resize is the scarcest).
+HELD_OUT_PERCENT = {"validation": 10, "test": 15}
+SPLITS = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,14 @@ class Scene:
         return f"{self.background}|{';'.join(parts)}"
 
     @property
-    def held_out(self) -> bool:
-        """A fixed tenth of all scenes that no training set ever contains."""
-        digest = hashlib.sha256(self.key.encode()).digest()
-        return int.from_bytes(digest[:4], "big") % 100 < HELD_OUT_PERCENT
+    def split(self) -> str:
+        """"train", "validation" or "test", fixed by a hash of the scene without its objects'
+        sizes: a scene and its resized versions share a split, so a resize never crosses one."""
+        layout = "|".join([self.background] + [f"{o.shape},{o.colour},{o.position}" for o in self.objects])
+        bucket = int.from_bytes(hashlib.sha256(layout.encode()).digest()[:4], "big") % 100
+        if bucket < HELD_OUT_PERCENT["test"]:
+            return "test"
+        return "validation" if bucket < HELD_OUT_PERCENT["test"] + HELD_OUT_PERCENT["validation"] else "train"
 
     def find(self, name: str) -> Obj:
         return next(o for o in self.objects if o.name == name)
@@ -112,19 +119,26 @@ def sample_scene(rng: random.Random, two_objects: float = 0.3, empty: float = 0.
     return Scene((sample_object(rng),), background)
 
 
-def sample_split(rng: random.Random, held_out: bool, **kw) -> Scene:
-    """A scene from the training split (``held_out=False``) or from the held-out split."""
+def check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}.")
+    return split
+
+
+def sample_split(rng: random.Random, split: str, **kw) -> Scene:
+    """A scene of ``split`` ("train", "validation" or "test")."""
+    check_split(split)
     while True:
         scene = sample_scene(rng, **kw)
-        if scene.held_out == held_out:
+        if scene.split == split:
             return scene
 
 
-def fixed_scenes(n: int, held_out: bool = True) -> list[Scene]:
-    """The first ``n`` scenes of a split, the same on every call: what validations and
-    evaluations sample and score."""
+def fixed_scenes(n: int, split: str = "test") -> list[Scene]:
+    """The first ``n`` scenes of a split, the same on every call: what validations (on
+    "validation") and evaluations (on "test") sample and score."""
     rng = random.Random(0)
-    return [sample_split(rng, held_out) for _ in range(n)]
+    return [sample_split(rng, split) for _ in range(n)]
 
 
 def clip(scene: Scene, obj: Obj, to_position: str, frames: int) -> list[Scene]:

@@ -20,7 +20,7 @@ from .base import Method
 class ClipOptions:
     width: int = 64
     layers: int = 2
-    validate_samples: int = 64  # held-out pictures, each to be matched with its caption among all of theirs
+    validate_samples: int = 64  # validation-split pictures, each to be matched with its caption among all of theirs
 
 
 class Clip(Method):
@@ -48,7 +48,7 @@ class Clip(Method):
 
     @torch.no_grad()
     def validate(self, model):
-        scenes = fixed_scenes(self.options.validate_samples)
+        scenes = fixed_scenes(self.options.validate_samples, "validation")
         images = torch.stack([render(s, self.config.data.size) for s in scenes])
         captions = [caption(s) for s in scenes]
         best = (model.images(images) @ model.texts(captions).T).argmax(1)

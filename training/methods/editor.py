@@ -1,5 +1,5 @@
 """What every method that trains an editor shares: which modules learn, how instructions are
-encoded, and the oracle's validation on held-out edits."""
+encoded, and the oracle's validation on validation-split edits."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .base import Method
 @dataclass
 class EditorOptions:
     train_text_encoder: bool = True  # toy models: their small encoder learns the instruction words
-    validate_edits: int = 35  # held-out edits (5 of each kind) scored by the oracle at each validation
+    validate_edits: int = 35  # validation-split edits (5 of each kind) scored by the oracle at each validation
     validate_steps: int = 20
     validate_guidance: float = 1.0
     validate_image_guidance: float = 1.0
@@ -41,11 +41,11 @@ class EditorMethod(Method):
 
     @torch.no_grad()
     def validate(self, model: EditModel) -> tuple[torch.Tensor, dict[str, float]]:
-        """Edit held-out sources and score them with the oracle: a grid of (source, edited, true
+        """Edit validation-split sources and score them with the oracle: a grid of (source, edited, true
         edit) triplets and success / preservation / L1 / L2 per kind."""
         o = self.options
         model.text_cache.clear()  # the text encoder may have changed since the last validation
-        data = EditDataset(size=self.config.data.size, split="heldout", length=o.validate_edits, with_target=True)
+        data = EditDataset(size=self.config.data.size, split="validation", length=o.validate_edits, with_target=True)
         settings = EditSettings(o.validate_steps, o.validate_guidance, o.validate_image_guidance, seed=0)
         rows, pictures = [], []
         for i in range(len(data)):

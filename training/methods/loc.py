@@ -14,7 +14,7 @@ one batch of 2B with the per-sample LoRAs [Δ; -Δ].
 
 In the toy world a flip turns "move left" into "move right", so for move edits the flipped
 query contradicts the pair; ``flip`` is an option so its effect can be measured. Validation
-uses quads the oracle can score: Δ from a held-out pair, applied to another scene the same
+uses quads the oracle can score: Δ from a validation-split pair, applied to another scene the same
 instruction fits.
 """
 
@@ -51,7 +51,7 @@ class LocOptions:
     reverse: bool = True  # the LoRA Reverse term
     flip: float = 1.0
     exchange: float = 0.5
-    validate_edits: int = 35  # held-out pairs, each applied to another scene (5 of each kind)
+    validate_edits: int = 35  # validation-split pairs, each applied to another scene (5 of each kind)
     validate_steps: int = 20
 
 
@@ -123,11 +123,11 @@ class Loc(Method):
 
     @torch.no_grad()
     def validate(self, system: LocSystem) -> tuple[torch.Tensor, dict[str, float]]:
-        """Δ from each held-out pair, applied to another scene the same instruction fits, scored
+        """Δ from each validation-split pair, applied to another scene the same instruction fits, scored
         by the oracle: a grid of (before, after, new scene, its edit, true edit) and metrics."""
         settings = EditSettings(self.options.validate_steps, 1.0, 1.0, seed=0)
         table, pictures = evaluate_transfer(system.editor, self.options.validate_edits, self.config.data.size,
-                                            settings, system.hypernetwork)
+                                            settings, system.hypernetwork, split="validation")
         metrics = {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
         return pictures, metrics
 

@@ -18,7 +18,7 @@ from .base import Method, per_sample
 @dataclass
 class T2IOptions:
     caption_dropout: float = 0.1  # share of empty captions, for classifier-free guidance
-    validate_samples: int = 32  # held-out captions sampled at each validation
+    validate_samples: int = 32  # validation-split captions sampled at each validation
     validate_steps: int = 20
     validate_guidance: float = 4.0
 
@@ -45,7 +45,7 @@ class TextToImage(Method):
 
     @torch.no_grad()
     def validate(self, model):
-        scenes = fixed_scenes(self.options.validate_samples)
+        scenes = fixed_scenes(self.options.validate_samples, "validation")
         text = model.text_embeddings([caption(s) for s in scenes])  # not the cache: the encoder is training
         empty = model.text_embeddings([""])
         size = self.config.data.size
