@@ -158,13 +158,13 @@ def test_mixed_precision_and_gradient_checkpointing_switches_run(tmp_path):
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "training" / "configs").glob("*.yaml")),
                          ids=lambda p: p.stem)
 def test_shipped_configs_load(path, tmp_path, monkeypatch):
-    """Run from a folder where the base has been trained (the bundled copy stands in for it),
-    beside the bundled weights (what the loc config starts from)."""
+    """Run from a folder where the base and the default editor have been trained (the bundled
+    copies stand in for them): what the editor configs and the loc config start from."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "weights").symlink_to(Path(__file__).parents[1] / "weights", target_is_directory=True)
-    (tmp_path / "runs" / "toy-base-16").mkdir(parents=True)
-    shutil.copy(Path(__file__).parents[1] / "weights" / "toy-base-16.safetensors",
-                tmp_path / "runs" / "toy-base-16" / "model.safetensors")
+    for name in ("toy-base-16", "toy-uip2p-16"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        shutil.copy(Path(__file__).parents[1] / "weights" / f"{name}.safetensors",
+                    tmp_path / "runs" / name / "model.safetensors")
     name = path.stem.split("_")[0]
     config, options = load_config(path, name, METHODS[name].Options)
     assert config.output_dir.startswith("runs/") and isinstance(options, METHODS[name].Options)
