@@ -13,11 +13,15 @@ from pathlib import Path
 
 import torch
 
+from .errors import EditError
+from .file_checks import DAMAGED, Shape
 from .generated_lora import LoraDelta
-from .model_files import FORMAT_VERSION, _read_tensors, atomic_save, check_made_for, read_kind
+from .model_files import FORMAT_VERSION, atomic_save, check_made_for, read_kind, read_weights
 from .models import EditModel
 
 KIND = "edit_lora"
+# Per layer: down [r, in], up [out, r], alpha (a scalar); the sizes are checked against the model.
+PARTS: dict[str, Shape] = {"lora_down.weight": (None, None), "lora_up.weight": (None, None), "alpha": ()}
 
 
 @dataclass
@@ -28,8 +32,18 @@ class EditLora:
     base_name: str = ""
 
     def check_fits(self, model: EditModel, where: str) -> None:
+        """Refuse a model other than the one it was made for, or whose layers it does not fit."""
         check_made_for(vars(self), model, where, "This edit LoRA was made for",
                        "Use the edit model the LoC hypernetwork was trained for.")
+        layers = dict(model.denoiser.named_modules())
+        for name in self.delta.down:
+            weight = getattr(layers.get(name), "weight", None)
+            change = [self.delta.up[name].shape[1], self.delta.down[name].shape[2]]
+            if weight is None or list(weight.shape) != change:
+                has = "has no such layer" if weight is None else f"has it as {list(weight.shape)}"
+                raise EditError(where, f"This edit LoRA changes layer '{name}' as {change}, but the model {has}.",
+                                "The LoRA is damaged or was made for another model: make it again from the "
+                                "pair with that model's hypernetwork.")
 
 
 def _key(name: str) -> str:
@@ -49,11 +63,19 @@ def save_edit_lora(lora: EditLora, path: str | Path) -> Path:
 
 
 def load_edit_lora(path: str | Path, where: str = "Load Edit LoRA") -> EditLora:
-    meta = read_kind(path, KIND, where, "an edit LoRA made by this pack", "Pick a file written by Save Edit LoRA.")
-    tensors = _read_tensors(path, where)
+    path = Path(path)
+    meta = read_kind(path, KIND, where, "an edit LoRA made by this pack", "Pick a file written by Save Edit LoRA.",
+                     {"layers": list[str]})
+    if not meta["layers"]:
+        raise EditError(where, f"'{path.name}' names no layers to change.", DAMAGED)
+    tensors = read_weights(path, where, {f"{_key(name)}.{part}": shape for name in meta["layers"]
+                                         for part, shape in PARTS.items()})
     down, up = {}, {}
     for name in meta["layers"]:
-        scale = tensors[f"{_key(name)}.alpha"] / tensors[f"{_key(name)}.lora_down.weight"].shape[0]
-        down[name] = tensors[f"{_key(name)}.lora_down.weight"][None]
-        up[name] = (tensors[f"{_key(name)}.lora_up.weight"] * scale)[None]
+        d, u, alpha = (tensors[f"{_key(name)}.{part}"] for part in PARTS)
+        if u.shape[1] != d.shape[0]:
+            raise EditError(where, f"'{path.name}' has rank {d.shape[0]} down but {u.shape[1]} up for '{name}'.",
+                            DAMAGED)
+        down[name] = d[None]
+        up[name] = (u * alpha / d.shape[0])[None]
     return EditLora(LoraDelta(down, up), meta["family"], meta["base_hash"], meta.get("base_name", ""))

@@ -24,8 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
+from .errors import EditError
+from .file_checks import DAMAGED, from_metadata, shapes
 from .generated_lora import LoraDelta
-from .model_files import FORMAT_VERSION, _read_tensors, atomic_save, clip_preprocessing, read_kind
+from .model_files import FORMAT_VERSION, atomic_save, clip_preprocessing, read_kind, read_weights
 from .models import EditModel
 
 KIND = "loc_hypernetwork"
@@ -153,8 +155,14 @@ def save_hypernetwork(hypernetwork: LocHypernetwork, editor: EditModel, path: st
 
 def load_hypernetwork(path: str | Path, where: str = "Load LoC Hypernetwork") -> tuple[LocHypernetwork, dict]:
     """The hypernetwork (on the CPU, in eval mode) and its file's metadata."""
+    path = Path(path)
     meta = read_kind(path, KIND, where, "a LoC hypernetwork",
-                     "Pick a file written by `python -m unpaired_edit.training loc`.")
-    hypernetwork = LocHypernetwork(LocConfig(**meta["loc"]))
-    hypernetwork.load_state_dict(_read_tensors(path, where))
+                     "Pick a file written by `python -m unpaired_edit.training loc`.", {"loc": dict})
+    config = from_metadata(LocConfig, meta["loc"], path.name, where, "loc.")
+    try:
+        hypernetwork = LocHypernetwork(config)
+    except (TypeError, ValueError, RuntimeError) as err:  # e.g. a target of one size, a width of 0
+        raise EditError(where, f"'{path.name}' has settings that make no hypernetwork ({str(err)[:200]}).",
+                        DAMAGED) from None
+    hypernetwork.load_state_dict(read_weights(path, where, shapes(hypernetwork.state_dict())))
     return hypernetwork.eval().requires_grad_(False), meta

@@ -23,6 +23,8 @@ from tokenizers import Tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from .errors import EditError
+from .file_checks import (DAMAGED, UPDATE, Shape, check_fields, check_finite, check_weights, from_metadata,
+                          newer_version, shapes)
 from .ldm_checkpoints import is_ldm_ip2p, load_ldm_ip2p
 from .models import FAMILIES, EditModel, ModelInfo
 
@@ -36,6 +38,12 @@ PIPELINE_FAMILIES = {
 }
 FOLDER_INFO = "unpaired_edit.json"  # optional ModelInfo beside model_index.json
 CLIP_PREPROCESSOR = "preprocessor_config.json"  # a CLIP folder's image mean and std
+# What the metadata of each kind of file holds (key -> type; see file_checks.check_fields).
+DOCUMENT = {"format_version": int, "kind": str}
+MADE_FOR = {"family": str, "base_hash": str, "base_name": str}  # of adapters, edit LoRAs, hypernetworks
+MODEL = {"info": dict, "modules": dict[str, dict], "tokenizers": dict[str, dict], "scheduler": dict}
+MODULE = {"class": str, "config": dict, "aliases": dict[str, str]}
+TOKENIZER = {"json": str, "options": dict}
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -52,18 +60,33 @@ def read_metadata(path: str | Path, where: str) -> dict:
     except (SafetensorError, OSError, ValueError) as err:
         raise EditError(where, f"'{path.name}' is not a readable safetensors file ({err}).",
                         "Re-download or re-export the file; it may be truncated or damaged.") from None
-    try:
-        return json.loads(meta[META_KEY]) if META_KEY in meta else {}
-    except json.JSONDecodeError:
-        raise EditError(where, f"'{path.name}' has damaged Unpaired Edit metadata.", "Re-export the file.") from None
+    if META_KEY not in meta:
+        return {}
+    doc = _json_object(meta[META_KEY])
+    if doc is None:
+        raise EditError(where, f"'{path.name}' has damaged Unpaired Edit metadata.", "Re-export the file.")
+    check_fields(doc, DOCUMENT, path.name, where)
+    if doc["format_version"] > FORMAT_VERSION:
+        raise EditError(where, newer_version(path.name, f"file format {doc['format_version']}; this version reads "
+                                                        f"up to {FORMAT_VERSION}"), UPDATE)
+    return doc
 
 
-def read_kind(path: str | Path, kind: str, where: str, what: str, fix: str) -> dict:
-    """The metadata of one of our files that must be of ``kind`` (``what`` names it for the message)."""
+def read_kind(path: str | Path, kind: str, where: str, what: str, fix: str, fields: dict[str, object]) -> dict:
+    """The metadata of one of our files that must be of ``kind`` (``what`` names it for the
+    message), made for a base model and holding ``fields`` (key -> type)."""
     meta = read_metadata(path, where)
     if meta.get("kind") != kind:
         raise EditError(where, f"'{Path(path).name}' is not {what}.", fix)
-    return meta
+    return check_fields(meta, {**MADE_FOR, **fields}, Path(path).name, where, optional=["base_name"])
+
+
+def read_weights(path: str | Path, where: str, expected: dict[str, Shape]) -> dict[str, torch.Tensor]:
+    """The tensors of ``path``, which must be exactly ``expected`` (name -> shape) and finite."""
+    path = Path(path)
+    tensors = _read_tensors(path, where)
+    check_weights(tensors, expected, path.name, where)
+    return tensors
 
 
 def check_made_for(made_for: dict, model: EditModel, where: str, what: str, fix: str) -> None:
@@ -100,32 +123,47 @@ def load_model(path: str | Path, where: str = "Load Edit Model", clip_tokenizer:
     if meta.get("kind") != "model":
         raise EditError(where, f"'{path.name}' is an {meta.get('kind', 'unknown')} file, not a model.",
                         "Load it through the `adapter` input instead.")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise EditError(where, f"'{path.name}' uses format {meta['format_version']}; this pack reads up to {FORMAT_VERSION}.",
-                        "Update Unpaired Edit.")
     return _load_single_file(path, meta, where)
 
 
 def _load_single_file(path: Path, meta: dict, where: str) -> EditModel:
-    info = ModelInfo.from_dict(meta["info"])
-    tensors = _read_tensors(path, where)
+    check_fields(meta, MODEL, path.name, where, optional=["scheduler"])
+    info = from_metadata(ModelInfo, meta["info"], path.name, where, "info.")
+    specs = {name: check_fields(spec, MODULE, path.name, where, f"modules.{name}.", optional=["aliases"])
+             for name, spec in meta["modules"].items()}
+    modules = {name: _build_part(path, where, name, _build, spec["class"], spec["config"])
+               for name, spec in specs.items()}
+    expected = {f"{name}.{k}": shape for name, module in modules.items()
+                for k, shape in shapes(module.state_dict()).items() if k not in specs[name].get("aliases", {})}
+    tensors = read_weights(path, where, expected)
     parts: dict[str, object] = {}
-    for name, spec in meta["modules"].items():
-        module = _build(spec["class"], spec["config"])
+    for name, module in modules.items():
         state = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
-        for alias, kept in spec.get("aliases", {}).items():
+        for alias, kept in specs[name].get("aliases", {}).items():
             state[alias] = state[kept]
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise EditError(where, f"'{path.name}' does not match its own config for '{name}' ({str(err)[:200]}).",
-                            "Re-export the file; it is damaged.") from None
+        module.load_state_dict(state, strict=True)
         parts[name] = module.eval()
     for name, spec in meta["tokenizers"].items():
-        parts[name] = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(spec["json"]), **spec["options"])
+        spec = check_fields(spec, TOKENIZER, path.name, where, f"tokenizers.{name}.")
+        parts[name] = _build_part(path, where, name, _tokenizer, spec["json"], spec["options"])
     if "scheduler" in meta:
-        parts["scheduler"] = _build(meta["scheduler"]["class"], meta["scheduler"]["config"])
+        spec = check_fields(meta["scheduler"], {"class": str, "config": dict}, path.name, where, "scheduler.")
+        parts["scheduler"] = _build_part(path, where, "scheduler", _build, spec["class"], spec["config"])
     return _wrap(info, parts, where)
+
+
+def _build_part(path: Path, where: str, name: str, build, *args):
+    """``build(*args)`` for part ``name`` of a file; the libraries raise many kinds of error for a
+    config they cannot use, each reported as a damaged file."""
+    try:
+        return build(*args)
+    except Exception as err:  # tokenizers raises a plain Exception
+        raise EditError(where, f"'{path.name}' describes a '{name}' that cannot be built ({str(err)[:200]}).",
+                        DAMAGED) from None
+
+
+def _tokenizer(json_text: str, options: dict) -> PreTrainedTokenizerFast:
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json_text), **options)
 
 
 def _load_original_layout(path: Path, where: str, clip_tokenizer: Path | None) -> EditModel:
@@ -139,8 +177,10 @@ def _load_original_layout(path: Path, where: str, clip_tokenizer: Path | None) -
         raise EditError(where, f"'{path.name}' carries no tokenizer, and no CLIP tokenizer folder was found.",
                         "Load it inside ComfyUI (which ships CLIP's tokenizer), or use its diffusers folder.")
     tokenizer = AutoTokenizer.from_pretrained(str(clip_tokenizer), local_files_only=True)
+    tensors = _read_tensors(path, where)
+    check_finite(tensors, path.name, where)
     try:
-        return load_ldm_ip2p(_read_tensors(path, where), tokenizer, name=path.stem)
+        return load_ldm_ip2p(tensors, tokenizer, name=path.stem)
     except (RuntimeError, KeyError, StopIteration, IndexError) as err:
         raise EditError(where, f"'{path.name}' looks like an InstructPix2Pix checkpoint but could not be "
                         f"converted ({str(err)[:200]}).", "Use the model's diffusers folder instead.") from None
@@ -157,8 +197,7 @@ def _load_diffusers_folder(folder: Path, where: str) -> EditModel:
         raise EditError(where, f"'{folder.name}' holds a {pipeline or 'unknown'} pipeline, which is not an edit model "
                         f"this pack runs.", f"Use one of: {', '.join(PIPELINE_FAMILIES)}.")
     family, extra = PIPELINE_FAMILIES[pipeline]
-    info_file = folder / FOLDER_INFO
-    info = ModelInfo.from_dict(json.loads(info_file.read_text())) if info_file.is_file() else None
+    info = _folder_info(folder, where)
     parts = {}
     for name in FAMILIES[family].COMPONENTS:
         library, cls_name = index[name]
@@ -168,16 +207,33 @@ def _load_diffusers_folder(folder: Path, where: str) -> EditModel:
         except (OSError, ValueError, SafetensorError) as err:
             raise EditError(where, f"Could not load '{name}' from '{folder.name}' ({str(err)[:200]}).",
                             "Check the folder is complete (weights and configs of every component).") from None
+        if isinstance(parts[name], torch.nn.Module):
+            check_finite(parts[name].state_dict(), f"{folder.name}/{name}", where)
     if info is None:
         defaults = FAMILIES[family].default_info()
         info = replace(defaults, name=folder.name, extra={**defaults.extra, **extra})
     return _wrap(info, parts, where)
 
 
+def _folder_info(folder: Path, where: str) -> ModelInfo | None:
+    """The ModelInfo in a diffusers folder's unpaired_edit.json, if it has one."""
+    info_file = folder / FOLDER_INFO
+    if not info_file.is_file():
+        return None
+    data = _json_object(info_file.read_text())
+    name = f"{folder.name}/{FOLDER_INFO}"
+    if data is None:
+        raise EditError(where, f"'{name}' is not a JSON object.", f"Fix or delete {FOLDER_INFO}.")
+    return from_metadata(ModelInfo, data, name, where)
+
+
 def _wrap(info: ModelInfo, parts: dict, where: str) -> EditModel:
     family = FAMILIES.get(info.family)
     if family is None:
         raise EditError(where, f"This model's family '{info.family}' is unknown to this version.", "Update Unpaired Edit.")
+    missing = [name for name in family.COMPONENTS if name not in parts]
+    if missing:
+        raise EditError(where, f"This {info.family} model lacks its '{missing[0]}'.", DAMAGED)
     try:
         return family(**{name: parts[name] for name in family.COMPONENTS}, info=info)
     except ValueError as err:
@@ -226,6 +282,15 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _json_object(text: str) -> dict | None:
+    """``text`` parsed, if it is a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _existing(path: str | Path, where: str) -> Path:

@@ -114,6 +114,18 @@ def test_adapter_round_trip_and_wrong_base(tmp_path):
     assert json.loads(json.dumps(read_metadata(path, "t")))["lora"]["r"] == 4
 
 
+@pytest.mark.parametrize("filename", ["half.safetensors", "edit.v2.safetensors"])
+def test_an_adapter_file_of_any_name_loads(tmp_path, filename):
+    """Adapters are named after their file, and peft's names may neither hold dots nor shadow
+    a module attribute such as ``half``."""
+    model = tiny_ip2p(seed=0)
+    add_lora(model, "edit", rank=4, target_modules=["to_q"])
+    path = save_adapter(model, "edit", tmp_path / filename)
+    fresh = tiny_ip2p(seed=0)
+    name = load_adapter(fresh, path)
+    assert list(fresh.unet.peft_config) == [name]
+
+
 def test_flux_kontext_folder_loads(tmp_path):
     from diffusers import FluxKontextPipeline
 
