@@ -48,7 +48,8 @@ def list_files(kind: str, suffixes: tuple[str, ...] = (".safetensors",)) -> list
     names = []
     for root in folders(kind):
         if root.is_dir():
-            names += [p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix.lower() in suffixes]
+            names += [p.relative_to(root).as_posix() for p in root.rglob("*")
+                      if p.suffix.lower() in suffixes and p.is_file()]  # as ComfyUI: a folder is not a file
     return sorted(names)
 
 
