@@ -8,7 +8,7 @@ import torch
 
 from .errors import EditError
 from .generated_lora import merged
-from .images import fit_to_model
+from .images import fit_to_model, non_finite
 from .instructions import NotInvertible, reverse_or_invert
 from .models.base import EditModel
 from .samplers import EditSettings, Hooks, sample
@@ -26,6 +26,17 @@ def check_instruction(instruction: str, where: str, model: EditModel | None = No
     return text
 
 
+def _check_result(model: EditModel, where: str, result: torch.Tensor) -> None:
+    """Refuse NaN or inf in what a pass made: saved, it is a black picture, and as a cycle error
+    map it reads as a perfect cycle."""
+    if non_finite(result):
+        weights = "weights or edit LoRA" if model.edit_loras else "weights"
+        raise EditError(f"{where} › edit_model", f"The edit came out as NaN or infinite values: the model "
+                        f"overflowed (e.g. in float16) or its {weights} are broken.",
+                        "Start ComfyUI with --force-fp32 to run the model in float32; if that does not help, "
+                        "load another model file.")
+
+
 def _sample(model: EditModel, source, text, uncond, settings: EditSettings, hooks: Hooks | None,
             reverse: bool = False) -> torch.Tensor:
     """Sample with the model's edit LoRAs merged, negated for a reverse edit (LoRA Reverse)."""
@@ -36,13 +47,14 @@ def _sample(model: EditModel, source, text, uncond, settings: EditSettings, hook
 
 @torch.no_grad()
 def edit_pixels(model: EditModel, pixels: torch.Tensor, instruction: str, settings: EditSettings,
-                hooks: Hooks | None = None, negative: str = "") -> torch.Tensor:
+                hooks: Hooks | None = None, negative: str = "", where: str = "Edit Image") -> torch.Tensor:
     """Edit ``pixels`` [B,3,H,W] in -1..1 and return the result at the input's size."""
     padded, fit = _fit(model, pixels)
     text, uncond = model.encode_text([instruction, negative]).rows()
     source = model.encode_source(padded)
-    latents = _sample(model, source, text, uncond, settings, hooks)
-    return fit.undo(model.decode(latents)).float().clamp(-1, 1)
+    edited = model.decode(_sample(model, source, text, uncond, settings, hooks))
+    _check_result(model, where, edited)
+    return fit.undo(edited).float().clamp(-1, 1)
 
 
 @dataclass
@@ -68,10 +80,12 @@ def cycle_edit(model: EditModel, pixels: torch.Tensor, instruction: str, reverse
     padded, fit = _fit(model, pixels)
     forward_text, reverse_text, uncond = model.encode_text([instruction, reverse, ""]).rows()
     edited = model.decode(_sample(model, model.encode_source(padded), forward_text, uncond, settings, hooks))
+    _check_result(model, where, edited)
     edited = edited.clamp(-1, 1)
     hooks = replace(hooks, offset=settings.steps)
     reconstruction = model.decode(_sample(model, model.encode_source(edited), reverse_text, uncond, settings, hooks,
                                           reverse=True))
+    _check_result(model, where, reconstruction)
     edited, reconstruction = fit.undo(edited).float().clamp(-1, 1), fit.undo(reconstruction).float().clamp(-1, 1)
     error = ((reconstruction - pixels.to(reconstruction)).abs() / 2).mean(dim=1)
     return CycleResult(edited, reconstruction, error.cpu(), float(1 - error.mean()), reverse)

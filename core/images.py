@@ -31,6 +31,11 @@ def to_rgb(image: torch.Tensor, where: str) -> torch.Tensor:
                     "Convert the image to RGB before this node.")
 
 
+def non_finite(x: torch.Tensor) -> int:
+    """How many values of ``x`` are NaN or infinite (none in an integer tensor)."""
+    return int(x.numel() - torch.isfinite(x).sum()) if x.is_floating_point() else 0
+
+
 def comfy_to_pixels(image: torch.Tensor) -> torch.Tensor:
     """[B,H,W,3] in 0..1 -> [B,3,H,W] in -1..1."""
     return image.movedim(-1, 1).float() * 2.0 - 1.0
