@@ -10,6 +10,7 @@ from ..core.images import comfy_to_pixels, pixels_to_comfy, to_rgb
 from ..core.models import EditModel
 from ..core.samplers import EditSettings, Hooks
 from . import host
+from .checks import checked
 from .loaders import MODEL_TYPE
 
 
@@ -81,6 +82,7 @@ class EditImage:
     def INPUT_TYPES(cls):
         return {"required": {**_common_inputs(), **_sampling_inputs()}}
 
+    @checked("Edit Image")
     def edit(self, edit_model, image, instruction, steps, guidance, image_guidance, seed):
         model = check_model(edit_model, "Edit Image › edit_model")
         pixels = comfy_to_pixels(to_rgb(image, "Edit Image › image"))
@@ -120,6 +122,7 @@ class CycleEdit:
             },
         }
 
+    @checked("Cycle Edit")
     def cycle(self, edit_model, image, instruction, steps, guidance, image_guidance, seed, reverse_instruction=""):
         model = check_model(edit_model, "Cycle Edit › edit_model")
         pixels = comfy_to_pixels(to_rgb(image, "Cycle Edit › image"))

@@ -4,26 +4,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.adapters import load_adapter
 from ..core.errors import EditError
-from ..core.model_files import load_model
 from ..core.models import EditModel
-from ..core.models.tiny import tiny_flow, tiny_ip2p
 from . import host
+from .checks import checked, libraries
 
+TITLE = "Load Edit Model"
 MODEL_TYPE = "UNPAIRED_EDIT_MODEL"
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
+def read_model(path: Path) -> EditModel:
+    with libraries(TITLE):  # loading needs diffusers and transformers, imported on first use
+        from ..core.model_files import load_model
+    return load_model(path, f"{TITLE} › model_name", clip_tokenizer=host.clip_tokenizer_dir())
+
+
+def tiny_model(name: str) -> EditModel:
+    with libraries(TITLE):
+        from ..core.models import tiny
+    return getattr(tiny, name)()
+
+
 # Models that come with the pack: trained toy-world models (16x16 pictures of coloured shapes)
 # and random-weight models built in code, which prove a workflow runs but do not edit.
 BUILTIN = {
     "builtin/toy-uip2p-16 (toy world editor, trained unpaired)":
-        lambda: load_model(WEIGHTS / "toy-uip2p-16.safetensors"),
+        lambda: read_model(WEIGHTS / "toy-uip2p-16.safetensors"),
     "builtin/toy-supervised-16 (toy world editor, paired baseline)":
-        lambda: load_model(WEIGHTS / "toy-supervised-16.safetensors"),
+        lambda: read_model(WEIGHTS / "toy-supervised-16.safetensors"),
     "builtin/toy-base-16 (toy world text-to-image base, not an editor)":
-        lambda: load_model(WEIGHTS / "toy-base-16.safetensors"),
-    "builtin/tiny-ip2p (random weights, for testing)": tiny_ip2p,
-    "builtin/tiny-flow (random weights, for testing)": tiny_flow,
+        lambda: read_model(WEIGHTS / "toy-base-16.safetensors"),
+    "builtin/tiny-ip2p (random weights, for testing)": lambda: tiny_model("tiny_ip2p"),
+    "builtin/tiny-flow (random weights, for testing)": lambda: tiny_model("tiny_flow"),
 }
 NO_ADAPTER = "none"
 
@@ -34,16 +47,16 @@ def model_choices() -> list[str]:
     return folders + files + list(BUILTIN)
 
 
-def open_model(choice: str, where: str) -> EditModel:
+def open_model(choice: str) -> EditModel:
     if choice in BUILTIN:
         return BUILTIN[choice]()
     kind, _, name = choice.partition("/")
     path = host.full_path(kind, name) if name else None
     if path is None:
-        raise EditError(where, f"'{choice}' was not found in the models folders.",
+        raise EditError(f"{TITLE} › model_name", f"'{choice}' was not found in the models folders.",
                         "Put the model in models/diffusers, models/checkpoints or models/diffusion_models "
                         "and refresh (press R in ComfyUI).")
-    return load_model(path, where, clip_tokenizer=host.clip_tokenizer_dir())
+    return read_model(path)
 
 
 class LoadEditModel:
@@ -71,10 +84,13 @@ class LoadEditModel:
             },
         }
 
+    @checked(TITLE)
     def load(self, model_name: str, adapter: str = NO_ADAPTER):
-        model = open_model(model_name, "Load Edit Model › model_name")
+        model = open_model(model_name)
         if adapter != NO_ADAPTER:
-            where = "Load Edit Model › adapter"
+            where = f"{TITLE} › adapter"
+            with libraries(TITLE):
+                from ..core.adapters import load_adapter
             load_adapter(model, host.find_file("loras", adapter, where), where=where)
         model.to(dtype=host.compute_dtype(host.compute_device()))
         return (model,)

@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from ..core.edit_lora import EditLora, load_edit_lora, save_edit_lora
 from ..core.errors import EditError
 from ..core.generated_lora import LoraDelta
-from ..core.images import comfy_to_pixels, to_rgb
-from ..core.loc import LocHypernetwork, load_hypernetwork
+from ..core.images import comfy_to_pixels, non_finite, to_rgb
 from . import host
+from .checks import checked, libraries
 from .edit import check_model
 from .loaders import MODEL_TYPE, WEIGHTS
+
+if TYPE_CHECKING:  # both import transformers: the nodes import them when they run
+    from ..core.edit_lora import EditLora
+    from ..core.loc import LocHypernetwork
 
 LOC_TYPE = "UNPAIRED_EDIT_LOC"
 LORA_TYPE = "UNPAIRED_EDIT_LORA"
@@ -43,7 +47,10 @@ class LoadLocHypernetwork:
                            "loc` (hypernetwork.safetensors), or the bundled toy-world one."}),
         }}
 
+    @checked("Load LoC Hypernetwork")
     def load(self, hypernetwork_name):
+        with libraries("Load LoC Hypernetwork"):
+            from ..core.loc import load_hypernetwork
         where = "Load LoC Hypernetwork › hypernetwork_name"
         path = BUILTIN.get(hypernetwork_name) or host.find_file(HYPERNETWORKS, hypernetwork_name, where)
         return (load_hypernetwork(path, where),)
@@ -72,7 +79,10 @@ class BeforeAfterToLora:
                                            "(same count as before) gives their average edit."}),
         }}
 
+    @checked("Before/After → Edit LoRA")
     def generate(self, hypernetwork, before, after):
+        with libraries("Before/After → Edit LoRA"):
+            from ..core.edit_lora import EditLora
         network, meta = hypernetwork
         before = comfy_to_pixels(to_rgb(before, "Before/After → Edit LoRA › before"))
         after = comfy_to_pixels(to_rgb(after, "Before/After → Edit LoRA › after"))
@@ -83,6 +93,7 @@ class BeforeAfterToLora:
         if key not in self._cache:
             with torch.no_grad():
                 delta = average(network(before, after))
+            check_lora(delta)
             self._cache[key] = EditLora(delta, meta["family"], meta["base_hash"], meta.get("base_name", ""))
             while len(self._cache) > self.CACHE_SIZE:
                 self._cache.popitem(last=False)
@@ -97,6 +108,14 @@ def average(delta: LoraDelta) -> LoraDelta:
     down = {k: v.reshape(1, -1, v.shape[-1]) for k, v in delta.down.items()}
     up = {k: (v / n).permute(1, 0, 2).reshape(1, v.shape[1], -1) for k, v in delta.up.items()}
     return LoraDelta(down, up)
+
+
+def check_lora(delta: LoraDelta) -> None:
+    """Refuse a LoRA with NaN or inf in it: merged, it would make every edit NaN."""
+    if bad := sum(non_finite(t) for t in (*delta.down.values(), *delta.up.values())):
+        raise EditError("Before/After → Edit LoRA › hypernetwork", f"The edit LoRA came out with {bad} NaN or "
+                        "infinite values: the hypernetwork's weights are broken.",
+                        "Load another hypernetwork file, or retrain this one.")
 
 
 def _fingerprint(network: LocHypernetwork, *pictures: torch.Tensor) -> str:
@@ -127,6 +146,7 @@ class ApplyEditLora:
                                    "tooltip": "How much of the edit: 1 as shown, 0 none, -1 the reverse edit."}),
         }}
 
+    @checked("Apply Edit LoRA")
     def apply(self, edit_model, edit_lora, strength):
         model = check_model(edit_model, "Apply Edit LoRA › edit_model")
         edit_lora.check_fits(model, "Apply Edit LoRA › edit_lora")
@@ -151,7 +171,10 @@ class SaveEditLora:
                                                       "is added so nothing is overwritten."}),
         }}
 
+    @checked("Save Edit LoRA")
     def save(self, edit_lora, filename_prefix):
+        with libraries("Save Edit LoRA"):
+            from ..core.edit_lora import save_edit_lora
         path = _free_name(host.folders("loras")[0], filename_prefix)
         save_edit_lora(edit_lora, path)
         return {"ui": {"text": [str(path)]}}
@@ -185,7 +208,10 @@ class LoadEditLora:
             "lora_name": (host.list_files("loras"), {"tooltip": "A file in models/loras saved by Save Edit LoRA."}),
         }}
 
+    @checked("Load Edit LoRA")
     def load(self, lora_name):
+        with libraries("Load Edit LoRA"):
+            from ..core.edit_lora import load_edit_lora
         where = "Load Edit LoRA › lora_name"
         return (load_edit_lora(host.find_file("loras", lora_name, where), where),)
 

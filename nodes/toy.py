@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..core.images import pixels_to_comfy
 from ..core.toy.render import render
 from ..core.toy.world import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SIZES, Obj, Scene, caption
+from .checks import checked
 
 
 class ToyScene:
@@ -37,6 +38,7 @@ class ToyScene:
         """The scene these inputs describe (the oracle scores edits of it)."""
         return Scene((Obj(shape, colour, size, position),), background)
 
+    @checked("Toy Scene")
     def render(self, shape, colour, size, position, background, pixels):
         scene = self.scene(shape, colour, size, position, background)
         return (pixels_to_comfy(render(scene, pixels)[None]), caption(scene))

@@ -106,3 +106,18 @@ def test_save_and_load_round_trip_without_overwriting(hypernetwork, models_dir):
         torch.testing.assert_close(loaded.delta.weight(name), lora.delta.weight(name))
     with pytest.raises(EditError, match="Save Edit LoRA › filename_prefix"):
         SaveEditLora().save(lora, "../outside")
+
+
+def test_nan_or_inf_inputs_and_a_broken_hypernetwork_are_refused(hypernetwork, editor):
+    before, after = _pictures(seed=7)
+    lora = BeforeAfterToLora().generate(hypernetwork, before, after)[0]
+    with pytest.raises(EditError, match=r"^\[Apply Edit LoRA › strength\] The value is nan.*Fix:"):
+        ApplyEditLora().apply(editor, lora, float("nan"))
+    after[0, 2, 2, 0] = float("inf")
+    with pytest.raises(EditError, match=r"^\[Before/After → Edit LoRA › after\] 1 of its 768 values are NaN"):
+        BeforeAfterToLora().generate(hypernetwork, before, after)
+    with torch.no_grad():
+        hypernetwork[0].up[0].weight[0, 0] = float("nan")  # broken after loading (the loader refuses NaN files)
+    with pytest.raises(EditError, match=r"^\[Before/After → Edit LoRA › hypernetwork\] The edit LoRA came out with "
+                                        r"\d+ NaN or infinite values"):
+        BeforeAfterToLora().generate(hypernetwork, *_pictures(seed=8))

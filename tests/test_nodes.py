@@ -165,3 +165,144 @@ def test_toy_scene_renders_the_toy_world():
     expected = render(Scene((Obj("square", "blue", "small", "left"),), "grass"), 32)
     assert image.shape == (1, 32, 32, 3) and torch.allclose(image[0].movedim(-1, 0) * 2 - 1, expected, atol=1e-6)
     assert caption == "a small blue square at the left on a grass background"
+
+
+def test_a_folder_named_like_a_model_file_is_not_listed(models_dir):
+    (models_dir / "checkpoints" / "folder.safetensors").mkdir(parents=True)
+    save_model(tiny_ip2p(), models_dir / "checkpoints" / "sub" / "mine.safetensors")
+    choices = LoadEditModel.INPUT_TYPES()["required"]["model_name"][0]
+    assert [c for c in choices if c.startswith("checkpoints/")] == ["checkpoints/sub/mine.safetensors"]
+
+
+# -- NaN and inf: refused where they come in, and a result that has them is never returned ------------
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _with_nan_patch(image: torch.Tensor) -> torch.Tensor:
+    image = image.clone()
+    image[0, 4:8, 4:8] = NAN  # 16 pixels x 3 channels
+    return image
+
+
+def test_a_nan_patch_in_the_image_is_refused(ip2p):
+    with pytest.raises(EditError, match=r"^\[Edit Image › image\] 48 of its 3072 values are NaN or infinite.*Fix:"):
+        EditImage().edit(ip2p, _with_nan_patch(_image()), "make it red", **FAST)
+    image = _image()
+    image[0, 0, 0, 1] = -INF
+    with pytest.raises(EditError, match=r"^\[Cycle Edit › image\] 1 of its 3072 values"):
+        CycleEdit().cycle(ip2p, image, "add a red circle", **FAST)
+
+
+@pytest.mark.parametrize("name", ["guidance", "image_guidance"])
+@pytest.mark.parametrize("value", [NAN, INF, -INF])
+def test_nan_or_inf_widget_values_are_refused(ip2p, name, value):
+    with pytest.raises(EditError, match=rf"^\[Edit Image › {name}\] The value is {value}, not a number.*Fix: Type"):
+        EditImage().edit(ip2p, _image(), "make it red", **{**FAST, name: value})
+    with pytest.raises(EditError, match=rf"^\[Cycle Edit › {name}\] The value is {value}"):
+        CycleEdit().cycle(ip2p, _image(), "add a red circle", **{**FAST, name: value})
+
+
+def test_inf_in_a_mask_is_refused():
+    """No node of the pack takes a MASK yet; any that does gets the same check by its decorator."""
+    from unpaired_edit.nodes.checks import checked
+
+    class MaskNode:
+        @checked("Mask Node")
+        def run(self, mask, grow: float = 0.0):
+            return (mask,)
+
+    mask = torch.zeros(1, 8, 8)
+    assert MaskNode().run(mask)[0] is mask
+    mask[0, 3, 3] = INF
+    with pytest.raises(EditError, match=r"^\[Mask Node › mask\] 1 of its 64 values are NaN or infinite"):
+        MaskNode().run(mask)
+    with pytest.raises(EditError, match=r"^\[Mask Node › grow\] The value is nan"):
+        MaskNode().run(torch.zeros(1, 8, 8), grow=NAN)
+
+
+TOY = "builtin/toy-uip2p-16 (toy world editor, trained unpaired)"
+
+
+def _nan_model(choice: str):
+    """A model that outputs NaN: one weight set to NaN in memory after it loaded (the loader
+    refuses a file with NaN weights; this is a model that breaks afterwards)."""
+    model = LoadEditModel().load(choice)[0]
+    with torch.no_grad():
+        next(model.denoiser.parameters()).view(-1)[0] = NAN
+    return model
+
+
+@pytest.mark.parametrize("choice", [TINY_IP2P, TOY])
+def test_a_model_that_outputs_nan_raises_instead_of_returning_black(choice):
+    model = _nan_model(choice)
+    with pytest.raises(EditError, match=r"^\[Edit Image › edit_model\] The edit came out as NaN or infinite values"
+                                        r".*Fix: Start ComfyUI with --force-fp32"):
+        EditImage().edit(model, _image(), "make it red", **FAST)
+    with pytest.raises(EditError, match=r"^\[Cycle Edit › edit_model\] The edit came out as NaN"):
+        CycleEdit().cycle(model, _image(), "add a red circle", **FAST)
+
+
+class NanImage:
+    """Test node: an upstream node whose picture has a NaN patch."""
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "make"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    def make(self):
+        return (_with_nan_patch(_image()),)
+
+
+class NanModel(NanImage):
+    """Test node: an edit model that broke after it loaded."""
+
+    RETURN_TYPES = ("UNPAIRED_EDIT_MODEL",)
+
+    def make(self):
+        return (_nan_model(TINY_IP2P),)
+
+
+class NanFloat(NanImage):
+    """Test node: a float computed upstream (a link bypasses any widget range check)."""
+
+    RETURN_TYPES = ("FLOAT",)
+
+    def make(self):
+        return (NAN,)
+
+
+def _edit_and_save(model: str = "UnpairedEdit_LoadEditModel", image: str = "UnpairedEdit_ToyScene",
+                   guidance=0.0) -> dict:
+    scene = {"shape": "circle", "colour": "red", "size": "large", "position": "center", "background": "sky",
+             "pixels": 32}
+    workflow = {
+        "1": {"class_type": model, "inputs": {"model_name": TINY_IP2P} if model.startswith("Unpaired") else {}},
+        "2": {"class_type": image, "inputs": scene if image.startswith("Unpaired") else {}},
+        "4": {"class_type": "UnpairedEdit_EditImage",
+              "inputs": {"edit_model": ["1", 0], "image": ["2", 0], "instruction": "make it red",
+                         **{**FAST, "steps": 2, "guidance": guidance}}},
+        "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "edit"}},
+    }
+    if isinstance(guidance, list):
+        workflow["3"] = {"class_type": "Test_NanFloat", "inputs": {}}
+    return workflow
+
+
+@pytest.mark.parametrize("workflow, message", [
+    (_edit_and_save(image="Test_NanImage"), r"Edit Image › image\] 48 of its 3072 values are NaN"),
+    (_edit_and_save(guidance=["3", 0]), r"Edit Image › guidance\] The value is nan"),
+    (_edit_and_save(model="Test_NanModel"), r"Edit Image › edit_model\] The edit came out as NaN"),
+], ids=["image", "guidance", "model"])
+def test_nothing_is_saved_from_a_non_finite_value(tmp_path, workflow, message):
+    from unpaired_edit.runner import run_workflow
+    from unpaired_edit.runner.registry import pack_node_classes
+
+    classes = {**pack_node_classes(), "Test_NanImage": NanImage, "Test_NanModel": NanModel, "Test_NanFloat": NanFloat}
+    assert len(run_workflow(_edit_and_save(), classes, output_dir=tmp_path / "fine").files) == 1
+    with pytest.raises(EditError, match=message):
+        run_workflow(workflow, classes, output_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

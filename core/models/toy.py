@@ -11,10 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
-from diffusers import UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel
 
-from ..tokenizers import word_tokenizer
 from ..toy.world import vocabulary
 from .base import EditModel, ModelInfo, TextCond
 
@@ -77,6 +74,11 @@ class ToyModel(EditModel):
 def build_toy(seed: int = 0, channels: tuple[int, ...] = (16, 32, 64), text_width: int = 64) -> ToyModel:
     """An untrained toy model ("T8" of DESIGN.md: ~1 M parameters, cross-attention only at the
     lowest resolution and in the middle block, where it is cheap)."""
+    from diffusers import UNet2DConditionModel  # building needs the stack; running a built model does not
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from ..tokenizers import word_tokenizer
+
     tokenizer = word_tokenizer(vocabulary(), max_length=TEXT_LENGTH)
     torch.manual_seed(seed)
     n = len(channels)
