@@ -4,8 +4,10 @@ function falls back to plain behaviour: a tqdm bar, no interrupts, a local model
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -24,6 +26,7 @@ except ImportError:
 # Folder kinds, with ComfyUI's names, that the loaders list.
 MODEL_FILE_KINDS = ("checkpoints", "diffusion_models")
 MODELS_DIR_ENV = "UNPAIRED_EDIT_MODELS_DIR"
+_dtype_override: ContextVar[torch.dtype | None] = ContextVar("unpaired_edit_dtype", default=None)
 
 
 def _local_models_dir() -> Path:
@@ -94,8 +97,21 @@ def compute_device() -> torch.device:
     return mm.get_torch_device() if IN_COMFY else torch.device("cpu")
 
 
+@contextmanager
+def dtype_override(dtype: torch.dtype | None) -> Iterator[None]:
+    """Edit models load in ``dtype`` meanwhile (the runner's --dtype); None keeps the usual choice."""
+    token = _dtype_override.set(dtype)
+    try:
+        yield
+    finally:
+        _dtype_override.reset(token)
+
+
 def compute_dtype(device: torch.device) -> torch.dtype:
-    """float16 where ComfyUI would run a UNet in it, float32 otherwise (and always on the CPU)."""
+    """float16 where ComfyUI would run a UNet in it, float32 otherwise (and always on the CPU),
+    unless ``dtype_override`` says otherwise."""
+    if (forced := _dtype_override.get()) is not None:
+        return forced
     if IN_COMFY and device.type != "cpu":
         if mm.should_use_bf16(device):
             return torch.bfloat16

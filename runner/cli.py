@@ -15,11 +15,14 @@ from ..core.errors import EditError
 from ..core.images import comfy_to_pixels
 from ..core.toy.edits import as_edit
 from ..core.toy.oracle import score_edit
+from ..nodes import host
 from ..nodes.toy import ToyScene
 from .convert import load_workflow
 from .execute import default_input_dir, run_workflow
 from .registry import pack_node_classes
 from .sheet import side_by_side
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input-dir", help="Folder LoadImage reads (default: 'input' beside the workflow, "
                                          "else the workflow's folder).")
     run.add_argument("--output-dir", default="output", help="Folder for saved images (default: ./output).")
+    run.add_argument("--dtype", choices=list(DTYPES), help="Precision Load Edit Model casts its model to "
+                                                          "(default: fp32 on the CPU).")
     demo = commands.add_parser("demo", help="Cycle-edit a toy-world picture with the bundled unpaired toy editor "
                                             "and write the images, a sheet and the oracle's scores.")
     demo.add_argument("--output-dir", default="output/demo", help="Where to write (default: ./output/demo).")
@@ -46,8 +51,9 @@ def main(argv: Sequence[str] | None = None, node_classes: Mapping[str, type] | N
     try:
         if args.command == "demo":
             return demo(Path(args.output_dir), classes)
-        result = run_workflow(args.workflow, classes, overrides=args.set,
-                              input_dir=args.input_dir, output_dir=args.output_dir)
+        with host.dtype_override(DTYPES.get(args.dtype)):
+            result = run_workflow(args.workflow, classes, overrides=args.set,
+                                  input_dir=args.input_dir, output_dir=args.output_dir)
     except EditError as err:
         print(err, file=sys.stderr)
         return 2

@@ -91,9 +91,11 @@ class TextCache:
 def fingerprint(module: nn.Module) -> str:
     """A stable hash of a base model's weights, used to match adapters to their base.
 
-    It hashes every parameter's name, shape and dtype plus a strided sample of its values,
+    It hashes every parameter's name and shape plus a strided sample of its values in float32,
     which separates real checkpoints as surely as a full hash at a fraction of the cost.
     Adapter (LoRA) weights are left out so a base keeps its fingerprint with adapters loaded.
+    A model's dtype is not part of it: ``EditModel.to`` keeps the fingerprint taken before
+    its first cast (rounding to half precision changes the values).
     """
     h = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
@@ -102,7 +104,8 @@ def fingerprint(module: nn.Module) -> str:
         name = name.replace(".base_layer", "")
         flat = tensor.detach().reshape(-1)
         sample = flat[:: max(1, flat.numel() // 1024)].float().cpu().contiguous()
-        h.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        # "torch.float32" names the hashed values; it is the dtype earlier versions hashed here
+        h.update(f"{name}:{tuple(tensor.shape)}:torch.float32".encode())
         h.update(sample.numpy().tobytes())
     return h.hexdigest()[:16]
 
@@ -124,6 +127,7 @@ class EditModel:
         self.info = info
         self.text_cache = TextCache(self._encode_text)
         self.edit_loras: tuple[tuple[LoraDelta, float], ...] = ()  # merged into the weights while sampling
+        self._fingerprint: str | None = None  # taken before the first cast, which rounds the weights
 
     def with_edit_lora(self, delta: LoraDelta, strength: float) -> "EditModel":
         """The same model (weights shared, this one unchanged) sampling with ``delta`` merged at ``strength``."""
@@ -182,10 +186,14 @@ class EditModel:
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "EditModel":
         if (device is None or torch.device(device) == self.device) and (dtype is None or dtype == self.dtype):
             return self
+        if dtype is not None and dtype != self.dtype and self._fingerprint is None:
+            self._fingerprint = fingerprint(self.denoiser)
         for module in self.modules().values():
             module.to(device=device, dtype=dtype)
         self.text_cache.clear()
         return self
 
     def base_hash(self) -> str:
-        return fingerprint(self.denoiser)
+        """The fingerprint of the weights as loaded, the same in every dtype and on every device,
+        so what was made for a model fits it in half precision on a GPU."""
+        return self._fingerprint or fingerprint(self.denoiser)
