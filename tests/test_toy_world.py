@@ -9,10 +9,12 @@ import torch
 from unpaired_edit.core.toy.datasets import CaptionDataset, EditDataset, stack
 from unpaired_edit.core.toy.edits import (KINDS, applicable, as_edit, edit_region, interpret, make_edit, possible,
                                           split_edits, transfer_cases)
-from unpaired_edit.core.toy.oracle import caption_correct, classify, score_edit, summarize
+from unpaired_edit.core.toy.chance import BASELINES, chance_pictures
+from unpaired_edit.core.toy.oracle import PRESERVED, VALUES, caption_correct, classify, score_edit, summarize
 from unpaired_edit.core.toy.render import object_mask, render
 from unpaired_edit.core.toy.world import (BACKGROUNDS, COLOURS, OPPOSITE, POSITIONS, SHAPES, SIZES, SPLITS, Obj,
                                           Scene, caption, clip, sample_scene, vocabulary)
+from unpaired_edit.training.evaluate import evaluate_chance
 
 
 def _edits(kind, n=25, seed=0):
@@ -146,11 +148,12 @@ def test_transfer_cases_are_one_instruction_on_two_scenes_of_a_split(split):
 def test_oracle_scores_the_truth_perfect_and_the_source_failed(kind, size):
     for edit in _edits(kind, 10):
         truth = score_edit(render(edit.target, size), edit)
-        assert truth == {"success": 1.0, "preservation": 0.0, "l1": 0.0, "l2": 0.0}
+        assert truth == {"strict": 1.0, "success": 1.0, "preservation": 0.0, "l1": 0.0, "l2": 0.0}
         source = score_edit(render(edit.source, size), edit)
-        assert source["success"] == 0.0 and source["l1"] > 0
-        noisy = render(edit.target, size) + 0.1 * torch.randn(3, size, size, generator=torch.Generator().manual_seed(0))
-        assert score_edit(noisy, edit)["success"] == 1.0  # judged on pixels, not exact equality
+        assert source["success"] == source["strict"] == 0.0 and source["l1"] > 0
+        grain = 0.05 * torch.randn(3, size, size, generator=torch.Generator().manual_seed(0))
+        noisy = score_edit(render(edit.target, size) + grain, edit)  # judged on pixels, not exact equality
+        assert noisy["success"] == noisy["strict"] == 1.0
 
 
 def test_oracle_catches_the_wrong_value_and_damage_outside_the_edit():
@@ -159,7 +162,38 @@ def test_oracle_catches_the_wrong_value_and_damage_outside_the_edit():
     assert score_edit(render(edit.target.replace_object(edit.obj, wrong), 16), edit)["success"] == 0.0
     damaged = render(replace(edit.target, background="checked" if edit.target.background != "checked" else "sky"), 16)
     scores = score_edit(damaged, edit)
-    assert scores["success"] == 1.0 and scores["preservation"] > 0.05
+    assert scores["success"] == 1.0 and scores["preservation"] > PRESERVED and scores["strict"] == 0.0
+
+
+@pytest.mark.parametrize("kind", ["colour", "shape", "resize", "add", "move"])
+def test_oracle_checks_what_the_edited_object_is_and_where(kind):
+    """The right change on the wrong object, in the wrong place, or with another attribute
+    broken fails; so does a copy instead of a move."""
+    for edit in _edits(kind, 12, seed=3):
+        for attribute, values in VALUES.items():
+            if kind == "add" and attribute == "position" and edit.source.objects:
+                continue  # the only free spot of an add beside an object is the one it names
+            wrong = replace(edit.obj, **{attribute: next(v for v in values if v != getattr(edit.obj, attribute))})
+            if wrong in edit.target.objects or (kind == "move" and wrong in edit.source.objects):
+                continue
+            picture = render(edit.target.replace_object(edit.obj, wrong), 16)
+            assert score_edit(picture, edit)["success"] == 0.0, (edit.instruction, attribute)
+    for edit in _edits("move", 12, seed=4):
+        assert score_edit(chance_pictures(edit, 16, torch.Generator())["copy"], edit)["success"] == 0.0
+
+
+def test_chance_pictures_are_not_strict_successes():
+    table = evaluate_chance(35, 16)
+    assert set(table) == set(BASELINES)
+    assert table["source"]["all"]["success"] == 0.0 and table["copy"]["all"]["success"] == 0.0
+    for name in ("noise", "edit fill"):
+        assert table[name]["all"]["success"] > table[name]["all"]["strict"]  # raw success can be won
+    for name, kinds in table.items():
+        for kind, row in [(k, r) for k, r in kinds.items() if k != "all"]:
+            # a fill comes near the answer only where it is a bare background: a new one for an empty
+            # scene, or the old one tinted by a small removed object's colour
+            assert row["strict"] <= (0.35 if (name, kind) in {("mean fill", "remove"), ("edit fill", "background")}
+                                     else 0.0), (name, kind, row)
 
 
 def test_caption_accuracy():

@@ -1,5 +1,5 @@
 """``python -m unpaired_edit.training METHOD --config FILE.yaml [--resume]`` and
-``python -m unpaired_edit.training evaluate --model PATH [--task edit|transfer|t2i] [--loc FILE] [--n N]``."""
+``python -m unpaired_edit.training evaluate --model PATH [--task edit|transfer|t2i|chance] [--loc FILE] [--n N]``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from ..core.errors import EditError
 from ..core.loc import load_hypernetwork
 from ..core.model_files import check_made_for, load_model
 from ..core.samplers import EditSettings
+from ..core.toy.oracle import PRESERVED
 from ..core.toy.world import SPLITS
 from .config import ConfigError, load_config
-from .evaluate import evaluate_captions, evaluate_edits, evaluate_transfer, format_table
+from .evaluate import evaluate_captions, evaluate_chance, evaluate_edits, evaluate_transfer, format_table
 from .loop import train
 from .methods import METHODS
 
@@ -28,11 +29,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", required=True, help="A YAML file (see training/configs/).")
         sub.add_argument("--resume", action="store_true", help="Continue from the newest checkpoint in output_dir.")
     ev = commands.add_parser("evaluate", help="Score a toy-world model with the oracle.")
-    ev.add_argument("--model", required=True, help="A model file (e.g. runs/.../model.safetensors).")
-    ev.add_argument("--task", choices=("edit", "transfer", "t2i"), default="edit",
+    ev.add_argument("--model", help="A model file (e.g. runs/.../model.safetensors); not for --task chance.")
+    ev.add_argument("--task", choices=("edit", "transfer", "t2i", "chance"), default="edit",
                     help="edit: edits of the split (default); transfer: the edit of a held-out pair made on another "
                          "scene (by instruction, or with --loc by the pair's LoRA); t2i: caption accuracy of "
-                         "text-to-image samples.")
+                         "text-to-image samples; chance: the edits' scores for pictures that make no real edit "
+                         "(source, noise, fills, a copy instead of a move).")
     ev.add_argument("--loc", help="transfer: a LoC hypernetwork file; the edit is the LoRA it makes from the pair.")
     ev.add_argument("--strength", type=float, default=1.0, help="transfer --loc: the LoRA's strength (default 1).")
     ev.add_argument("--split", choices=SPLITS, default="test",
@@ -67,6 +69,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _evaluate(args) -> int:
+    if args.task == "chance":
+        result = evaluate_chance(args.n, args.size or 16, args.split)
+        for name, table in result.items():
+            print(f"{name}\n{format_table(table)}\n")
+        run = {"task": "chance", "split": args.split, "size": args.size or 16, "strict_preservation": PRESERVED}
+        return _write_json(args, run, result)
+    if not args.model:
+        raise EditError("evaluate › --model", f"--task {args.task} scores a model, and none was given.",
+                        "Pass --model PATH (a model.safetensors a trainer wrote, or one in weights/).")
     model = load_model(args.model, where="evaluate › --model")
     info = model.info
     size = args.size or info.extra.get("image_size", 16)
@@ -87,10 +98,15 @@ def _evaluate(args) -> int:
     else:
         result = evaluate_edits(model, args.n, size, settings, args.split, cycle=not args.no_cycle)
         print(format_table(result))
+    run = {"model": str(args.model), "task": args.task, "split": args.split, "settings": vars(settings),
+           "strict_preservation": PRESERVED}
+    if args.loc:
+        run |= {"loc": str(args.loc), "strength": args.strength}
+    return _write_json(args, run, result)
+
+
+def _write_json(args, run: dict, result: dict) -> int:
     if args.json:
-        run = {"model": str(args.model), "task": args.task, "split": args.split, "settings": vars(settings)}
-        if args.loc:
-            run |= {"loc": str(args.loc), "strength": args.strength}
         Path(args.json).write_text(json.dumps(run | {"results": result}, indent=2))
         print(args.json)
     return 0

@@ -10,8 +10,9 @@ from ..core.editing import cycle_edit, edit_pixels
 from ..core.loc import LocHypernetwork
 from ..core.models import EditModel
 from ..core.samplers import EditSettings, Hooks, sample_toy
+from ..core.toy.chance import BASELINES, chance_pictures
 from ..core.toy.datasets import EditDataset
-from ..core.toy.edits import transfer_cases
+from ..core.toy.edits import split_edits, transfer_cases
 from ..core.toy.oracle import caption_correct, score_edit, summarize
 from ..core.toy.render import render
 from ..core.toy.world import caption, fixed_scenes
@@ -33,6 +34,16 @@ def evaluate_edits(model: EditModel, n: int, size: int, settings: EditSettings, 
             scores = score_edit(edit_pixels(model, source, edit.instruction, settings)[0], edit)
         rows.append((edit.kind, scores))
     return summarize(rows)
+
+
+def evaluate_chance(n: int, size: int, split: str = "test", seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+    """The oracle's scores for pictures that make no real edit (``core/toy/chance.py``), on the
+    same edits ``evaluate_edits`` scores: ``{baseline: table}``."""
+    generator, rows = torch.Generator().manual_seed(seed), {b: [] for b in BASELINES}
+    for edit in split_edits(n, split):
+        for name, picture in chance_pictures(edit, size, generator).items():
+            rows[name].append((edit.kind, score_edit(picture, edit)))
+    return {name: summarize(r) for name, r in rows.items()}
 
 
 @torch.no_grad()
