@@ -14,6 +14,7 @@ from typing import Any
 from ..core.errors import EditError
 from .input_specs import InputSpec, input_specs, widget_slots
 from .registry import pack_node_classes, with_io_nodes
+from .structure import check_api_nodes, check_ui_nodes, read_links, shown
 
 MUTED, BYPASSED = 2, 4
 DROPPED_TYPES = frozenset({"Note", "MarkdownNote", "Reroute", "PrimitiveNode"})
@@ -21,11 +22,12 @@ _MISSING = object()  # no value: a link to nowhere (a muted source), or a widget
 
 
 def is_api_format(data: Any) -> bool:
-    """True for ``{"<id>": {"class_type": ..., "inputs": {...}}, ...}``."""
+    """True for ``{"<id>": {"class_type": ..., "inputs": {...}}, ...}``: some node names its
+    class_type (`check_api_nodes` then names any node that does not)."""
     return (
         isinstance(data, dict)
-        and bool(data)
-        and all(isinstance(node, dict) and "class_type" in node for node in data.values())
+        and "nodes" not in data
+        and any(isinstance(node, dict) and "class_type" in node for node in data.values())
     )
 
 
@@ -41,7 +43,11 @@ def load_workflow(path: str | Path, node_classes: Mapping[str, type] | None = No
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EditError(label, f"The file {path} does not exist.", "Check the path.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except IsADirectoryError:
+        raise EditError(label, f"It is a folder, not a workflow file: {path}.", "Give a .json file's path.") from None
+    except OSError as err:
+        raise EditError(label, f"The file {path} cannot be read ({err.strerror}).", "Check the path.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise EditError(label, f"The file is not valid JSON ({err}).", "Save it again from ComfyUI.") from None
     return as_api(data, node_classes, label=label)
 
@@ -51,8 +57,9 @@ def as_api(data: Any, node_classes: Mapping[str, type] | None, *, label: str) ->
     if isinstance(data, dict) and is_api_format(data.get("prompt")):
         data = data["prompt"]
     if is_api_format(data):
+        check_api_nodes(data, label)
         return {str(node_id): node for node_id, node in data.items()}
-    if isinstance(data, dict) and isinstance(data.get("nodes"), list):
+    if isinstance(data, dict) and "nodes" in data:
         classes = with_io_nodes(pack_node_classes() if node_classes is None else node_classes)
         return ui_to_api(data, classes, label=label)
     raise EditError(
@@ -68,8 +75,9 @@ def ui_to_api(ui: dict, node_classes: Mapping[str, type], *, label: str = "workf
     Nodes whose class is not in ``node_classes`` keep their links but get no widget values;
     running the result then reports the unknown type.
     """
+    check_ui_nodes(ui, label)
     _refuse_subgraphs(ui, label)
-    graph = _UIGraph(ui, label)
+    graph = _UIGraph(ui, read_links(ui, label), label)
     prompt: dict[str, dict] = {}
     for node in ui["nodes"]:
         if node.get("type") in DROPPED_TYPES or node.get("mode") in (MUTED, BYPASSED):
@@ -86,7 +94,8 @@ def ui_to_api(ui: dict, node_classes: Mapping[str, type], *, label: str = "workf
 def _refuse_subgraphs(ui: dict, label: str) -> None:
     subgraphs = (ui.get("definitions") or {}).get("subgraphs") or []
     if subgraphs:
-        names = ", ".join(repr(sub.get("name", sub.get("id"))) for sub in subgraphs[:3])
+        names = ", ".join(shown(sub.get("name", sub.get("id")) if isinstance(sub, dict) else sub)
+                          for sub in subgraphs[:3])
         raise EditError(
             label,
             f"The workflow uses subgraphs ({names}), which the headless runner cannot expand.",
@@ -117,10 +126,10 @@ def _widget_values(node: dict, specs: dict[str, InputSpec]) -> dict[str, Any]:
 class _UIGraph:
     """The UI graph's nodes and links, to trace an input back to what really feeds it."""
 
-    def __init__(self, ui: dict, label: str) -> None:
+    def __init__(self, ui: dict, links: dict[int, tuple[str, int]], label: str) -> None:
         self.label = label
         self.nodes = {str(node["id"]): node for node in ui["nodes"]}
-        self.links = dict(_link_entry(link) for link in ui.get("links") or [])
+        self.links = links
 
     def inputs_of(self, node: dict, specs: dict[str, InputSpec]) -> dict[str, Any]:
         inputs = _widget_values(node, specs)
@@ -156,13 +165,6 @@ class _UIGraph:
         else:
             return [origin, slot]
         return _MISSING if through is None else self._resolve(through, seen | {origin})
-
-
-def _link_entry(link: Any) -> tuple[Any, tuple[str, int]]:
-    """(link id, (origin node id, origin slot)) from an array or a dict link."""
-    if isinstance(link, dict):
-        return link["id"], (str(link["origin_id"]), link["origin_slot"])
-    return link[0], (str(link[1]), link[2])
 
 
 def _bypass_link(node: dict, slot: int) -> Any:

@@ -47,22 +47,48 @@ def run_workflow(
     output_dir: str | Path | None = None,
 ) -> RunResult:
     """Run a UI- or API-format workflow (a dict or a JSON file) with ``node_classes`` plus
-    the image I/O nodes. Every problem found before running raises `EditError`."""
+    the image I/O nodes. Every problem found before running raises `EditError`, and so do
+    the nodes' own errors, named by workflow and node id."""
     classes = with_io_nodes(node_classes)
-    path = None if isinstance(workflow, dict) else Path(workflow)
-    label = "workflow" if path is None else f"workflow {path.name}"
-    ctx = RunContext(
-        Path(input_dir) if input_dir is not None else default_input_dir(path),
-        Path(output_dir) if output_dir is not None else Path("output"),
-    )
+    ctx = RunContext(_input_dir(workflow, input_dir), Path(output_dir) if output_dir is not None else Path("output"))
     with use_context(ctx):  # LoadImage's choices depend on the input folder
-        if path is None:
-            prompt = as_api(copy.deepcopy(workflow), classes, label=label)
-        else:
-            prompt = load_workflow(path, classes)
-        apply_overrides(prompt, overrides, classes, label)
-        order = validate_prompt(prompt, classes, label)
-        return _execute(prompt, order, classes, ctx, label)
+        prompt, order = _checked(workflow, classes, overrides)
+        return _execute(prompt, order, classes, ctx, _label(workflow))
+
+
+def check_workflow(
+    workflow: dict | str | Path,
+    node_classes: Mapping[str, type],
+    *,
+    overrides: Mapping[str, Any] | Iterable[str] = (),
+    input_dir: str | Path | None = None,
+) -> tuple[dict, list[str]]:
+    """Everything `run_workflow` does before running a node: the checked API-format prompt and
+    the ids of the nodes to run, in order. Raises `EditError` for any problem."""
+    with use_context(RunContext(_input_dir(workflow, input_dir), Path("output"))):
+        return _checked(workflow, with_io_nodes(node_classes), overrides)
+
+
+def _label(workflow: dict | str | Path) -> str:
+    return "workflow" if isinstance(workflow, dict) else f"workflow {Path(workflow).name}"
+
+
+def _input_dir(workflow: dict | str | Path, given: str | Path | None) -> Path:
+    if given is not None:
+        return Path(given)
+    return default_input_dir(None if isinstance(workflow, dict) else Path(workflow))
+
+
+def _checked(
+    workflow: dict | str | Path, classes: Mapping[str, type], overrides: Mapping[str, Any] | Iterable[str]
+) -> tuple[dict, list[str]]:
+    label = _label(workflow)
+    if isinstance(workflow, dict):
+        prompt = as_api(copy.deepcopy(workflow), classes, label=label)
+    else:
+        prompt = load_workflow(workflow, classes)
+    apply_overrides(prompt, overrides, classes, label)
+    return prompt, validate_prompt(prompt, classes, label)
 
 
 def _execute(
@@ -71,9 +97,12 @@ def _execute(
     result = RunResult()
     for node_id in order:
         cls = classes[prompt[node_id]["class_type"]]
-        returned = getattr(cls(), cls.FUNCTION)(**_call_args(prompt, node_id, cls, result.outputs))
-        if inspect.iscoroutine(returned):
-            returned = asyncio.run(returned)
+        try:
+            returned = getattr(cls(), cls.FUNCTION)(**_call_args(prompt, node_id, cls, result.outputs))
+            if inspect.iscoroutine(returned):
+                returned = asyncio.run(returned)
+        except EditError as err:  # the node names itself and its input; say which node of which file
+            raise EditError(f"{label} › node {node_id} › {err.where}", err.problem, err.fix) from err
         ui, outputs = _split_return(returned, f"{label} › {node_label(prompt, node_id)}")
         result.outputs[node_id] = outputs
         if ui:

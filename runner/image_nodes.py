@@ -44,6 +44,17 @@ def _frame_arrays(frame: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 def load_image_file(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """IMAGE [B,H,W,3] and MASK [B,H,W] (1 - alpha; zeros [B,64,64] if there is no alpha, as
     ComfyUI does), one batch entry per frame of the first frame's size."""
+    where, fix = "Load Image › image", "Replace it with a working image file (PNG, JPEG, ...), or choose another."
+    try:
+        if path.stat().st_size > 0:
+            return _read_frames(path)
+        problem = f"The file {path.name} is empty (0 bytes)."
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:  # what PIL raises for a bad file
+        problem = f"The file {path.name} cannot be read as an image ({err})."
+    raise EditError(where, problem, fix)
+
+
+def _read_frames(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     images, alphas = [], []
     with Image.open(path) as opened:
         for frame in ImageSequence.Iterator(opened):
@@ -72,15 +83,28 @@ def _to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
 
 
+def _check_not_empty(batch: torch.Tensor, where: str) -> None:
+    """Refuse a batch of no images, or images of no pixels: there is nothing to save or show."""
+    if batch.shape[0] == 0:
+        raise EditError(where, "The batch is empty: it holds no images.",
+                        "Check the node that feeds this input; it produced nothing.")
+    if 0 in batch.shape[1:]:
+        raise EditError(where, f"The images have no pixels (shape {tuple(batch.shape)}).",
+                        "Check the node that feeds this input; it made an image 0 pixels wide or high.")
+
+
+def _check_image_batch(images: object, where: str) -> None:
+    """An IMAGE must be a non-empty [B,H,W,C] tensor with 1, 3 or 4 channels."""
+    got = f"shape {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise EditError(where, f"Expected an IMAGE [B,H,W,C], got {got}.", "Connect an IMAGE output.")
+    _check_not_empty(images, where)
+
+
 def save_png_batch(images: torch.Tensor, prefix: str, kind: str, prompt: dict | None) -> list[dict]:
     """Write each image as ``<prefix>_00001_.png`` (numbered after the files already there)
     in the folder for ``kind``; return ComfyUI's ``{"filename", "subfolder", "type"}`` entries."""
-    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise EditError(
-            "Save Image › images",
-            f"Expected an IMAGE [B,H,W,C], got shape {tuple(images.shape)}.",
-            "Connect an IMAGE output.",
-        )
+    _check_image_batch(images, "Save Image › images" if kind == "output" else "Preview Image › images")
     root = current_context().folders[kind]
     subfolder, _, name = prefix.replace("\\", "/").rpartition("/")
     folder = (root / subfolder).resolve()
@@ -173,8 +197,13 @@ class MaskToImage:
         return {"required": {"mask": ("MASK", {"tooltip": "The mask to show."})}}
 
     def mask_to_image(self, mask: torch.Tensor):
-        mask = mask.reshape(-1, 1, *mask.shape[-2:]).float()
-        return (mask.movedim(1, -1).expand(-1, -1, -1, 3),)
+        if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3):
+            got = f"shape {tuple(mask.shape)}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise EditError("Mask To Image › mask", f"Expected a MASK [B,H,W] or [H,W], got {got}.",
+                            "Connect a MASK output.")
+        batch = mask if mask.ndim == 3 else mask.unsqueeze(0)
+        _check_not_empty(batch, "Mask To Image › mask")
+        return (batch.float().unsqueeze(-1).expand(-1, -1, -1, 3),)
 
 
 IO_NODE_CLASSES: dict[str, type] = {"LoadImage": LoadImage, "SaveImage": SaveImage, "PreviewImage": PreviewImage,

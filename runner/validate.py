@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from ..core.errors import EditError
 from .context import current_context
 from .graph import execution_order, id_key, is_link, node_label
 from .input_specs import InputSpec, input_specs, type_name, types_compatible
+from .structure import is_node_id, shown
 
 _SHOWN_CHOICES = 10
 _LITERAL_CHECKS = {
@@ -76,6 +78,8 @@ def _check_node(prompt: dict, node_id: str, classes: Mapping[str, type], where: 
         elif is_link(inputs[name]):
             # A VALIDATE_INPUTS that takes input_types checks link types itself.
             _check_link(prompt, classes, inputs[name], spec, f"{where} › {name}", "input_types" not in named)
+        elif isinstance(inputs[name], list):  # like ComfyUI, any list is a link
+            _refuse_bad_link(inputs[name], f"{where} › {name}")
         elif name not in named:  # ComfyUI leaves the inputs VALIDATE_INPUTS names to it
             _check_literal(inputs[name], spec, f"{where} › {name}")
     if hasattr(cls, "VALIDATE_INPUTS"):
@@ -132,20 +136,47 @@ def _check_link(
         )
 
 
+def _refuse_bad_link(value: list, where: str) -> None:
+    if len(value) != 2:
+        problem = f"has {len(value)} item{'' if len(value) == 1 else 's'}, not 2"
+    elif not is_node_id(value[0]):
+        problem = f"starts with {shown(value[0])}, which is not a node id"
+    else:
+        problem = f"has the output slot {shown(value[1])}, which is not a whole number"
+    raise EditError(
+        where,
+        f"The value {shown(value)} is a list, which a workflow uses only for links [node id, output slot], "
+        f"but it {problem}.",
+        'Reconnect the input in ComfyUI, or write the link as ["NODE_ID", SLOT], e.g. ["4", 0].',
+    )
+
+
 def _check_literal(value: Any, spec: InputSpec, where: str) -> None:
     if spec.type == "COMBO":
         if value not in spec.choices:
-            raise EditError(where, f"{value!r} is not one of the choices.", _choices_fix(spec))
+            raise EditError(where, f"{shown(value)} is not one of the choices.", _choices_fix(spec))
         return
     if spec.type not in _LITERAL_CHECKS:
-        return  # like ComfyUI, other types take a literal as given
+        if spec.type != "*":  # an IMAGE, MODEL, ... exists only as another node's output
+            raise EditError(where, f"The input takes {spec.type} from another node, but it holds the value "
+                                   f"{shown(value)}.", f"Connect an output of type {spec.type} to it.")
+        return
     wanted, accepts = _LITERAL_CHECKS[spec.type]
     if not accepts(value):
-        raise EditError(where, f"{value!r} is not {wanted} ({spec.type}).", f"Give {wanted}.")
+        raise EditError(where, f"{shown(value)} is not {wanted} ({spec.type}).", f"Give {wanted}.")
     low, high = spec.opts.get("min"), spec.opts.get("max")
+    bounds = f"from {'-∞' if low is None else low} to {'∞' if high is None else high}"
+    if spec.type == "FLOAT" and not _is_finite(value):  # NaN would pass the range check: it compares false
+        raise EditError(where, f"{shown(value)} is not a finite number.", f"Use a value {bounds}.")
     if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"from {'-∞' if low is None else low} to {'∞' if high is None else high}"
-        raise EditError(where, f"{value!r} is out of range ({bounds}).", f"Use a value {bounds}.")
+        raise EditError(where, f"{shown(value)} is out of range ({bounds}).", f"Use a value {bounds}.")
+
+
+def _is_finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a whole number too large for a float
+        return False
 
 
 def _choices_fix(spec: InputSpec) -> str:

@@ -6,6 +6,7 @@ Uses small node classes defined here, so nothing depends on the pack's own nodes
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import torch
 from PIL import Image
 
 from unpaired_edit.core.errors import EditError
-from unpaired_edit.runner import RunResult, load_workflow, run_workflow, ui_to_api
+from unpaired_edit.runner import RunResult, check_workflow, load_workflow, run_workflow, ui_to_api
 from unpaired_edit.runner.cli import main
 from unpaired_edit.runner.convert import is_api_format
 from unpaired_edit.runner.image_nodes import IO_NODE_CLASSES
@@ -351,10 +352,24 @@ def _feed_a_from(kind, inputs):
         (lambda w: None, ["2.c=1"], ["override 2.c", "no input 'c'", "a, b"]),
         (lambda w: None, ["2b"], ["'2b'", "NODE_ID.INPUT=VALUE"]),
         (_feed_a_from("Even", {"n": 3}), (), ["node 7 (Even)", "n must be even, got 3"]),
+        # NaN compares false with both bounds, so a range check alone lets it through.
+        (lambda w: w["1"]["inputs"].update(scale=math.nan), (),
+         ["node 1 (Number) › scale", "nan is not a finite number", "Use a value from 0.0 to 10.0"]),
+        (lambda w: None, ["1.scale=-Infinity"], ["node 1 (Number) › scale", "-inf is not a finite number"]),
+        (lambda w: w["1"]["inputs"].update(scale=10**400), (), ["node 1 (Number) › scale", "not a finite number"]),
+        (lambda w: w["2"]["inputs"].update(b=math.nan), (), ["node 2 (Add) › b", "nan is not a whole number"]),
+        (lambda w: w["2"]["inputs"].update(a=["1", "0"]), (), ["node 2 (Add) › a", "output slot '0'", '["4", 0]']),
+        (lambda w: w["2"]["inputs"].update(a=["1"]), (), ["node 2 (Add) › a", "has 1 item, not 2"]),
+        (lambda w: w["2"]["inputs"].update(a=[None, 0]), (), ["node 2 (Add) › a", "None, which is not a node id"]),
+        (lambda w: w.update({"6": 3}), (), ["node 6]", "a number, not an object with class_type"]),
+        (lambda w: w["2"].pop("class_type"), (), ["node 2]", "no class_type"]),
+        (lambda w: w["2"].update(inputs=[1]), (), ["node 2 (Add) › inputs", "a list, not an object"]),
     ],
     ids=["unknown type", "missing input", "out of range", "bool for INT", "text for FLOAT", "bad combo",
          "link to missing node", "missing output slot", "type mismatch", "cycle", "no output", "override node",
-         "override input", "override syntax", "VALIDATE_INPUTS"],
+         "override input", "override syntax", "VALIDATE_INPUTS", "NaN FLOAT", "-inf override", "huge FLOAT",
+         "NaN INT", "text slot", "short link", "bad link node", "node not an object",
+         "no class_type", "inputs not an object"],
 )
 def test_problems_are_found_before_anything_runs(change, overrides, expected, tmp_path):
     with pytest.raises(EditError) as err:
@@ -362,6 +377,59 @@ def test_problems_are_found_before_anything_runs(change, overrides, expected, tm
     for text in expected:
         assert text in str(err.value)
     assert CALLS == []
+
+
+def test_check_workflow_checks_everything_and_runs_nothing():
+    prompt, order = check_workflow(api_chain(), CLASSES, overrides=["2.b=-5"])
+    assert order == ["1", "2", "5", "4"] and prompt["2"]["inputs"]["b"] == -5
+    assert CALLS == []
+
+
+def _ui_chain():
+    return ui_workflow([number_node(1), ui_node(2, "Add", [7], inputs=[("a", "INT", 1)], outputs=[("INT", "INT")]),
+                        record_node(3, 2)], [(1, 1, 0, 2, 0, "INT"), (2, 2, 0, 3, 0, "INT")])
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda ui: ui.update(nodes={"1": {}}), ["workflow › nodes]", "an object, not a list of nodes"]),
+        (lambda ui: ui["nodes"].append("x"), ["nodes[3]", "text ('x'), not a node"]),
+        (lambda ui: ui["nodes"][1].pop("id"), ["nodes[1] (Add)]", "no id"]),
+        (lambda ui: ui["nodes"][1].update(id=[2]), ["nodes[1] (Add)]", "id [2] is not a node id"]),
+        (lambda ui: ui["nodes"][2].update(id=1), ["node 1 (Record)]", "Two nodes have the id 1"]),
+        (lambda ui: ui["nodes"][1].update(type=None), ["node 2]", "'type' is null"]),
+        (lambda ui: ui["nodes"][1].update(mode="muted"), ["node 2 (Add) › mode", "text, not a number"]),
+        (lambda ui: ui["nodes"][1].update(widgets_values=7), ["node 2 (Add) › widgets_values", "a number"]),
+        (lambda ui: ui["nodes"][1].update(outputs=[None]), ["node 2 (Add) › outputs[0]", "not an object"]),
+        (lambda ui: ui["nodes"][1]["inputs"].append(3), ["node 2 (Add) › inputs[1]", "not an object with a 'name'"]),
+        (lambda ui: ui["nodes"][1]["inputs"][0].update(link="1"), ["node 2 (Add) › a", "link '1' is not a link id"]),
+        (lambda ui: ui["nodes"].append(ui_node(4, "PrimitiveNode", {"value": 1})),
+         ["node 4 (PrimitiveNode) › widgets_values", "must be a list"]),
+        (lambda ui: ui.update(links="1,1,0"), ["workflow › links]", "text, not a list of links"]),
+        (lambda ui: ui["links"].append(None), ["links[2]", "None is not a link [link id, origin node id"]),
+        (lambda ui: ui["links"][0].__setitem__(2, "0"), ["links[0]", "output slot (whole numbers from 0)"]),
+        (lambda ui: ui["links"].append([1, 2, 0, 3, 1, "INT"]), ["links[2]", "Two different links have the id 1"]),
+        (lambda ui: ui.update(definitions=[]), ["workflow › definitions]", "not an object with a list of subgraphs"]),
+    ],
+    ids=["nodes an object", "node not an object", "no id", "bad id", "same id", "no type", "mode", "widgets",
+         "output slot", "input slot", "link id", "primitive widgets", "links text", "link entry",
+         "link slot", "same link id", "definitions"],
+)
+def test_a_broken_ui_file_is_named_field_by_field(change, expected):
+    ui = _ui_chain()
+    change(ui)
+    with pytest.raises(EditError) as err:
+        ui_to_api(ui, CLASSES, label="workflow")
+    for text in expected:
+        assert text in str(err.value)
+    assert "Fix: " in str(err.value)
+
+
+def test_identical_duplicate_links_and_object_links_are_read():
+    ui = _ui_chain()
+    ui["links"] += [list(ui["links"][0]), {"id": 2, "origin_id": 2, "origin_slot": 0}]
+    assert ui_to_api(ui, CLASSES)["3"]["inputs"] == {"value": ["2", 0]}
 
 
 # --- image nodes --------------------------------------------------------------------------
@@ -435,6 +503,38 @@ class Constant:
         return (self.images,)
 
 
+@pytest.mark.parametrize(
+    ("shape", "output", "expected"),
+    [
+        ((0, 4, 4, 3), "SaveImage", "node 2 › Save Image › images] The batch is empty"),
+        ((1, 0, 0, 3), "SaveImage", "node 2 › Save Image › images] The images have no pixels (shape (1, 0, 0, 3))"),
+        ((2, 4, 0, 3), "PreviewImage", "node 2 › Preview Image › images] The images have no pixels"),
+        ((4, 4, 3), "PreviewImage", "node 2 › Preview Image › images] Expected an IMAGE [B,H,W,C], got shape (4,"),
+    ],
+)
+def test_saving_an_empty_batch_or_image_says_so(tmp_path, shape, output, expected):
+    class Empty(Constant):
+        images = torch.zeros(shape)
+
+    workflow = {"1": {"class_type": "Empty", "inputs": {}},
+                "2": {"class_type": output, "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}
+    with pytest.raises(EditError) as err:
+        run_workflow(workflow, {"Empty": Empty}, output_dir=tmp_path)
+    assert str(err.value).startswith(f"[workflow › {expected}")
+    assert not list(tmp_path.rglob("*.png"))
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 4), (1, 0, 5), (5,)])
+def test_mask_to_image_refuses_an_empty_or_shapeless_mask(shape):
+    with pytest.raises(EditError, match="Mask To Image › mask"):
+        IO_NODE_CLASSES["MaskToImage"]().mask_to_image(torch.zeros(shape))
+
+
+def test_mask_to_image_shows_a_mask_as_grey():
+    image = IO_NODE_CLASSES["MaskToImage"]().mask_to_image(torch.tensor([[0.0, 1.0]]))[0]
+    assert image.shape == (1, 1, 2, 3) and image[0, 0, 1].tolist() == [1.0, 1.0, 1.0]
+
+
 def test_save_image_writes_numbered_pngs_that_round_trip(tmp_path):
     images = torch.randint(0, 256, (2, 6, 5, 3)).float() / 255
     made = {"1": {"class_type": "Make", "inputs": {}},
@@ -489,6 +589,65 @@ def test_cli_runs_a_workflow_and_prints_the_files(tmp_path, capsys):
     code = main(["run", str(tmp_path / "flow.json"), "--output-dir", str(tmp_path / "out")], node_classes={})
     assert code == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "run_00001_.png")
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+
+
+def _file_case(change):
+    """Writes flow.json: the LoadImage → SaveImage workflow changed by ``change``."""
+    def write(folder):
+        ui = load_save_ui()
+        change(ui)
+        _write(folder / "flow.json", ui)
+    return write
+
+
+def _api_case(images):
+    """Writes flow.json in API format, SaveImage's images set to ``images``."""
+    return lambda folder: _write(folder / "flow.json", {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "cat.png"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": images, "filename_prefix": "x"}}})
+
+
+def _picture_case(content):
+    """Writes flow.json reading cat.png, and cat.png holding ``content``."""
+    def write(folder):
+        (folder / "input" / "cat.png").write_bytes(content)
+        _write(folder / "flow.json", load_save_ui())
+    return write
+
+
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [
+        (lambda folder: (folder / "flow.json").mkdir(), "] It is a folder, not a workflow file: /"),
+        (_file_case(lambda ui: ui.update(nodes=[1, 2])), " › nodes[0]] The entry is a number (1)"),
+        (_file_case(lambda ui: ui["nodes"][1].pop("id")), " › nodes[1] (SaveImage)] The node has no id."),
+        (_file_case(lambda ui: ui.update(links={"1": [1, 1, 0, 2, 0, "IMAGE"]})),
+         " › links] 'links' is an object, not a list of links."),
+        (_file_case(lambda ui: ui.update(links=[[1, 1]])), " › links[0]] The link [1, 1] is not a link"),
+        (_file_case(lambda ui: ui["nodes"][1].update(inputs={"images": 1})),
+         " › node 2 (SaveImage) › inputs] 'inputs' is an object, not a list of input slots."),
+        (_api_case(["1", "0"]), " › node 2 (SaveImage) › images] The value ['1', '0'] is a list"),
+        (_api_case(3), " › node 2 (SaveImage) › images] The input takes IMAGE from another node, "
+                       "but it holds the value 3."),
+        (_picture_case(b"\x89PNG\r\n\x1a\n" + bytes(20)),
+         " › node 1 › Load Image › image] The file cat.png cannot be read as an image"),
+        (_picture_case(b""), " › node 1 › Load Image › image] The file cat.png is empty (0 bytes)."),
+    ],
+    ids=["folder", "nodes of numbers", "node without id", "links an object", "short link", "inputs an object",
+         "text slot", "number for IMAGE", "corrupt PNG", "empty PNG"],
+)
+def test_cli_names_what_is_wrong_in_a_broken_workflow(tmp_path, capsys, write, expected):
+    (tmp_path / "input").mkdir()
+    write_rgba(tmp_path / "input" / "cat.png")
+    write(tmp_path)
+    code = main(["run", str(tmp_path / "flow.json"), "--output-dir", str(tmp_path / "out")], node_classes={})
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"[workflow flow.json{expected}") and " Fix: " in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_cli_reports_a_problem_in_one_clean_line_and_returns_2(tmp_path, capsys):
