@@ -2,9 +2,9 @@
 
 Each case mutates a shipped workflow at random (a fixed seed): its UI file, or its API
 conversion. It must either pass the runner's checks or fail them with an EditError, the error
-a user reads. Structure problems must be caught there, before anything runs. The distinct
-cases that pass are then run too (with one step and small pictures, to stay fast), and must
-end in a run or an EditError as well.
+a user reads. Structure problems must be caught there, before anything runs. A few of the
+cases that pass and hand the nodes other values are then run (with one step and small
+pictures, to stay fast), and must end in a run or an EditError as well.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from PIL import Image
 
 from unpaired_edit.core.errors import EditError
 from unpaired_edit.runner import check_workflow, run_workflow, ui_to_api
+from unpaired_edit.runner.context import RunContext, use_context
 from unpaired_edit.runner.input_specs import input_specs, widget_slots
 from unpaired_edit.runner.registry import pack_node_classes, with_io_nodes
 
@@ -381,16 +382,19 @@ def make_input_dir(folder: Path) -> Path:
     return folder
 
 
-def make_cases() -> list[tuple[str, str, dict]]:
-    """(description, workflow name, mutated workflow): UI files first, then API conversions."""
+def make_cases(input_dir: Path) -> list[tuple[str, str, dict]]:
+    """(description, workflow name, mutated workflow): UI files first, then API conversions.
+    Load Image's choices are the files in ``input_dir``."""
     rng = random.Random(SEED)
     apis = {name: ui_to_api(ui, CLASSES) for name, ui in SHIPPED.items()}
     cases = []
-    for index in range(UI_CASES + API_CASES):
-        name, as_ui = rng.choice(sorted(SHIPPED)), index < UI_CASES
-        workflow = copy.deepcopy(SHIPPED[name] if as_ui else apis[name])
-        mutations = mutate(rng, workflow, UI_MUTATIONS if as_ui else API_MUTATIONS)
-        cases.append((f"case {index} ({name}, {'UI' if as_ui else 'API'}): {'; '.join(mutations)}", name, workflow))
+    with use_context(RunContext(input_dir, input_dir)):
+        for index in range(UI_CASES + API_CASES):
+            name, as_ui = rng.choice(sorted(SHIPPED)), index < UI_CASES
+            workflow = copy.deepcopy(SHIPPED[name] if as_ui else apis[name])
+            mutations = mutate(rng, workflow, UI_MUTATIONS if as_ui else API_MUTATIONS)
+            kind = "UI" if as_ui else "API"
+            cases.append((f"case {index} ({name}, {kind}): {'; '.join(mutations)}", name, workflow))
     return cases
 
 
@@ -441,7 +445,7 @@ def test_mutated_workflows_end_in_a_run_or_a_clear_message(tmp_path, models_dir)
     shipped = {name: what_runs(*check_workflow(ui, CLASSES, input_dir=input_dir)) for name, ui in SHIPPED.items()}
     failures: list[str] = []
     to_run: dict[str, dict[str, tuple[str, dict]]] = {name: {} for name in SHIPPED}  # distinct runs, by workflow
-    cases, refused = make_cases(), 0
+    cases, refused = make_cases(input_dir), 0
     for case, name, workflow in cases:
         checked = outcome(lambda: check_workflow(workflow, CLASSES, input_dir=input_dir), case, failures)
         if checked is None:
