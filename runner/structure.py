@@ -13,10 +13,8 @@ from ..core.errors import EditError
 
 _RESAVE = "Open the workflow in ComfyUI and save it again, or correct this field in the file."
 _REEXPORT = "Export the workflow from ComfyUI again with Export (API), or correct this node in the file."
-LINK_LAYOUT = "[link id, origin node id, origin slot, target node id, target slot, type]"
+_LINK_LAYOUT = "[link id, origin node id, origin slot, target node id, target slot, type]"
 _SHOWN_CHARS = 60
-
-
 _KINDS = ((bool, "true/false"), ((int, float), "a number"), (str, "text"), ((list, tuple), "a list"),
           (dict, "an object"))
 
@@ -156,7 +154,7 @@ def _read_link(entry: Any, where: str) -> tuple[int, tuple[str, int]]:
     elif isinstance(entry, list) and len(entry) >= 3:
         fields = entry[:3]
     else:
-        raise EditError(where, f"The link {shown(entry)} is not a link {LINK_LAYOUT}.", _RESAVE)
+        raise EditError(where, f"The link {shown(entry)} is not a link {_LINK_LAYOUT}.", _RESAVE)
     link_id, origin, slot = fields
     if not (is_slot(link_id) and is_node_id(origin) and is_slot(slot)):
         raise EditError(
