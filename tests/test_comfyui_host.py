@@ -14,6 +14,8 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,7 @@ WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 COMFYUI = os.environ.get("UNPAIRED_EDIT_COMFYUI")
 pytestmark = pytest.mark.skipif(not COMFYUI, reason="set UNPAIRED_EDIT_COMFYUI to a ComfyUI checkout to run")
 PACK = "unpaired-edit"
+TINY_IP2P = "builtin/tiny-ip2p (random weights, for testing)"
 
 
 def _free_port() -> int:
@@ -53,35 +56,45 @@ def _post(url: str, body: dict):
         return json.loads(r.read())
 
 
+@contextmanager
+def _comfyui(base: Path, pythonpath: str = "") -> Iterator[str]:
+    """A ComfyUI server on loopback for the --base-directory ``base`` (its custom_nodes/ links
+    to this repository); yields its URL. The log is ``base/server.log``."""
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / PACK).symlink_to(REPO, target_is_directory=True)
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([pythonpath, env.get("PYTHONPATH", "")])
+    python = os.environ.get("UNPAIRED_EDIT_COMFYUI_PYTHON", sys.executable)
+    with open(base / "server.log", "w") as log:
+        proc = subprocess.Popen([python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+                                 "--base-directory", str(base)], cwd=COMFYUI, stdout=log, stderr=subprocess.STDOUT,
+                                env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(180):  # start-up takes ~10 s on 2 cores; give up after 3 minutes
+                if proc.poll() is not None:
+                    pytest.fail(f"ComfyUI exited at start-up:\n{(base / 'server.log').read_text()[-3000:]}")
+                try:
+                    _get(f"{url}/system_stats")
+                    break
+                except OSError:
+                    time.sleep(1)
+            else:
+                pytest.fail("ComfyUI did not answer within 3 minutes")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("comfy")
-    (base / "custom_nodes").mkdir()
-    (base / "custom_nodes" / PACK).symlink_to(REPO, target_is_directory=True)
     shutil.copytree(REPO / "workflows" / "input", base / "input")
-    port = _free_port()
-    log = open(base / "server.log", "w")
-    python = os.environ.get("UNPAIRED_EDIT_COMFYUI_PYTHON", sys.executable)
-    proc = subprocess.Popen([python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-                             "--base-directory", str(base)], cwd=COMFYUI, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(180):  # start-up takes ~10 s on 2 cores; give up after 3 minutes
-            if proc.poll() is not None:
-                pytest.fail(f"ComfyUI exited at start-up:\n{(base / 'server.log').read_text()[-3000:]}")
-            try:
-                _get(f"{url}/system_stats")
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("ComfyUI did not answer within 3 minutes")
+    with _comfyui(base) as url:
         yield url, base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 def test_pack_imports_and_nodes_are_listed(server):
@@ -92,21 +105,58 @@ def test_pack_imports_and_nodes_are_listed(server):
         assert info[node_id]["python_module"] == f"custom_nodes.{PACK}"
         assert info[node_id]["category"] == cls.CATEGORY
     assert f"/extensions/{PACK}/cycle_score.js" in _get(f"{url}/extensions")
+    _check_imported(base)
+
+
+def _check_imported(base: Path) -> None:
     ours = [line for line in (base / "server.log").read_text().splitlines() if f"custom_nodes/{PACK}" in line]
     assert ours, "the import-times table does not list the pack"
     assert not [line for line in ours if "IMPORT FAILED" in line or "Cannot import" in line], ours
 
 
-def _run_prompt(url: str, api: dict) -> dict:
+def test_the_pack_loads_beside_a_broken_torchaudio_and_the_node_that_needs_the_stack_names_it(
+        tmp_path, broken_package):
+    """torchaudio is optional for ComfyUI, and transformers and diffusers import it whenever it
+    is installed; a build that fails to load (as the CUDA wheel beside a CPU torch does) must not
+    stop the pack from registering."""
+    site = broken_package("torchaudio", 'raise OSError("libtorchaudio.so: cannot open shared object file")')
+    with _comfyui(tmp_path, pythonpath=str(site)) as url:
+        assert set(NODE_CLASS_MAPPINGS) <= set(_get(f"{url}/object_info"))
+        _check_imported(tmp_path)
+        scene = {"shape": "circle", "colour": "red", "size": "large", "position": "center", "background": "sky",
+                 "pixels": 16}
+        api = {"1": {"class_type": "UnpairedEdit_ToyScene", "inputs": scene},
+               "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "scene"}}}
+        assert _finished(url, api)["status"]["status_str"] == "success"  # a node that needs no stack runs
+        api["3"] = {"class_type": "UnpairedEdit_LoadEditModel", "inputs": {"model_name": TINY_IP2P}}
+        api["4"] = {"class_type": "UnpairedEdit_EditImage", "inputs": {
+            "edit_model": ["3", 0], "image": ["1", 0], "instruction": "make it blue", "steps": 2, "guidance": 0.0,
+            "image_guidance": 0.0, "seed": 0}}
+        api["2"]["inputs"]["images"] = ["4", 0]
+        status = _finished(url, api)["status"]
+        error = next(m[1] for m in status["messages"] if m[0] == "execution_error")
+        assert error["node_type"] == "UnpairedEdit_LoadEditModel"
+        assert error["exception_message"].startswith("[Load Edit Model] diffusers failed to import: OSError: "
+                                                     "libtorchaudio.so: cannot open shared object file. Fix: "
+                                                     "Repair or uninstall torchaudio in ComfyUI's Python")
+
+
+def _finished(url: str, api: dict) -> dict:
     """POST a prompt, wait (at most 5 minutes) for it to finish and return its history entry."""
     prompt_id = _post(f"{url}/prompt", {"prompt": api, "client_id": uuid.uuid4().hex})["prompt_id"]
     for _ in range(300):
         history = _get(f"{url}/history/{prompt_id}").get(prompt_id)
         if history and history["status"].get("completed") is not None:
-            assert history["status"]["status_str"] == "success", json.dumps(history["status"])[:3000]
             return history
         time.sleep(1)
     pytest.fail("the prompt did not finish")
+
+
+def _run_prompt(url: str, api: dict) -> dict:
+    """The history entry of a prompt that must succeed."""
+    history = _finished(url, api)
+    assert history["status"]["status_str"] == "success", json.dumps(history["status"])[:3000]
+    return history
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)

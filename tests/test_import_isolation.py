@@ -33,20 +33,10 @@ print(json.dumps({{"nodes": sorted(specs), "heavy": heavy, "caption": caption, "
 """
 
 
-def _fake_package(root: Path, name: str, body: str) -> None:
-    """A package ``name`` whose import runs ``body``, with the dist-info that makes other
-    libraries treat it as installed (transformers and diffusers check the metadata)."""
-    (root / name).mkdir(parents=True)
-    (root / name / "__init__.py").write_text(body)
-    info = root / f"{name}-99.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 99.0\n")
-
-
-def _register_and_run(tmp_path: Path, fake_root: Path | None = None) -> dict:
+def _register_and_run(tmp_path: Path, site: Path | None = None) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "UNPAIRED_EDIT_MODELS_DIR": str(tmp_path / "models")}
-    if fake_root is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(fake_root), env.get("PYTHONPATH", "")])
+    if site is not None:  # shadows the installed packages of the same name
+        env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, "-c", REGISTER_AND_RUN], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -67,11 +57,10 @@ def test_registering_imports_none_of_the_stack_and_loading_still_works(tmp_path)
     assert result["error"] is None
 
 
-def test_a_broken_torchaudio_is_named_when_a_node_needs_the_stack(tmp_path):
-    fake = tmp_path / "site"
+def test_a_broken_torchaudio_is_named_when_a_node_needs_the_stack(tmp_path, broken_package):
     # as the CUDA torchaudio wheel beside a CPU torch fails
-    _fake_package(fake, "torchaudio", 'raise OSError("libtorchaudio.so: cannot open shared object file")\n')
-    result = _register_and_run(tmp_path, fake)
+    site = broken_package("torchaudio", 'raise OSError("libtorchaudio.so: cannot open shared object file")')
+    result = _register_and_run(tmp_path, site)
     _check_registered(result)
     assert result["error"].startswith("EditError: [Load Edit Model] ")
     assert "failed to import: OSError: libtorchaudio.so: cannot open shared object file. " in result["error"]
@@ -79,12 +68,10 @@ def test_a_broken_torchaudio_is_named_when_a_node_needs_the_stack(tmp_path):
     assert f"{sys.executable} -m pip uninstall torchaudio" in result["error"]
 
 
-def test_a_broken_diffusers_is_named(tmp_path):
-    fake = tmp_path / "site"
-    _fake_package(fake, "diffusers", 'raise RuntimeError("diffusers is damaged")\n')
-    result = _register_and_run(tmp_path, fake)
+def test_a_broken_diffusers_is_named(tmp_path, broken_package):
+    site = broken_package("diffusers", 'raise RuntimeError("diffusers is damaged")')
+    result = _register_and_run(tmp_path, site)
     _check_registered(result)
     assert result["error"] == ("EditError: [Load Edit Model] diffusers failed to import: RuntimeError: diffusers is "
                                "damaged. Fix: Reinstall diffusers in ComfyUI's Python: "
                                f"{sys.executable} -m pip install --force-reinstall --no-deps diffusers, then restart.")
-
