@@ -75,7 +75,7 @@ def cycle_edit(model: EditModel, pixels: torch.Tensor, instruction: str, reverse
     shared by both passes; each pass encodes its source once for all of its steps. A model's
     edit LoRAs are negated for the reverse pass.
     """
-    reverse = _reverse(model, instruction, reverse_instruction, where)
+    reverse = reverse_for(model, instruction, reverse_instruction, where)  # refused before anything is sampled
     hooks = replace(hooks or Hooks(), offset=0, total=2 * settings.steps)  # one bar over both passes
     padded, fit = _fit(model, pixels)
     forward_text, reverse_text, uncond = model.encode_text([instruction, reverse, ""]).rows()
@@ -91,11 +91,14 @@ def cycle_edit(model: EditModel, pixels: torch.Tensor, instruction: str, reverse
     return CycleResult(edited, reconstruction, error.cpu(), float(1 - error.mean()), reverse)
 
 
-def _reverse(model: EditModel, instruction: str, reverse_instruction: str | None, where: str) -> str:
+def reverse_for(model: EditModel, instruction: str, reverse_instruction: str | None, where: str = "Cycle Edit") -> str:
+    """The reverse instruction a cycle edit uses: the user's, the derived one, or "" when the
+    model's edit LoRA is the instruction (negated, it is the reverse); else an EditError."""
     if model.edit_loras and not instruction.strip():  # the negated LoRA is the reverse edit
         return (reverse_instruction or "").strip()
     try:
         return reverse_or_invert(instruction, reverse_instruction)
     except NotInvertible as err:
-        raise EditError(f"{where} › reverse_instruction", str(err),
-                        "Type the reverse instruction in `reverse_instruction`.") from None
+        raise EditError(f"{where} › reverse_instruction", err.problem,
+                        "Type the instruction that undoes it in `reverse_instruction`, or reword "
+                        "`instruction`.") from None

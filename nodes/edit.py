@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from ..core.editing import check_instruction, cycle_edit, edit_pixels
+from ..core.editing import check_instruction, cycle_edit, edit_pixels, reverse_for
 from ..core.errors import EditError
 from ..core.images import comfy_to_pixels, pixels_to_comfy, to_rgb
 from ..core.models import EditModel
@@ -127,10 +127,11 @@ class CycleEdit:
         model = check_model(edit_model, "Cycle Edit › edit_model")
         pixels = comfy_to_pixels(to_rgb(image, "Cycle Edit › image"))
         instruction = check_instruction(instruction, "Cycle Edit › instruction", model)
+        reverse = reverse_for(model, instruction, reverse_instruction)  # before the model takes any memory
         settings = settings_for(model, steps, guidance, image_guidance, seed)
         hooks = Hooks(progress=host.progress(2 * settings.steps), should_stop=host.should_stop)
         with on_device(model):
-            result = cycle_edit(model, pixels, instruction, reverse_instruction, settings, hooks)
+            result = cycle_edit(model, pixels, instruction, reverse, settings, hooks)
         outputs = (pixels_to_comfy(result.edited), pixels_to_comfy(result.reconstruction),
                    result.error.float().clamp(0, 1), result.score)
         # The front-end extension (web/cycle_score.js) shows these on the node.

@@ -439,7 +439,8 @@ def _toy_cases():
     return [
         (one, "make the red circle blue and bigger", ["make the red circle blue", "make the blue circle bigger"]),
         (one, "make the red circle bigger and blue", ["make the red circle bigger", "make the red circle blue"]),
-        (one, "paint the red circle yellow, then enlarge it", ["paint the red circle yellow", "enlarge the yellow circle"]),
+        (one, "paint the red circle yellow, then enlarge it",
+         ["paint the red circle yellow", "enlarge the yellow circle"]),
         (one, "change the colour of the red circle to white and make it larger",
          ["change the colour of the red circle to white", "make the white circle larger"]),
         (two, "change the circle from red to purple and make the green square bigger",

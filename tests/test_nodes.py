@@ -128,6 +128,36 @@ def test_cycle_edit_needs_a_reverse_it_can_find(ip2p):
     CycleEdit().cycle(ip2p, _image(), "make it look nicer", **FAST, reverse_instruction="make it look plain")
 
 
+def test_cycle_edit_refuses_a_compound_it_cannot_undo_before_sampling(ip2p):
+    """One clause of the compound cannot be undone (the old background is unknown): refused,
+    naming the input to fill in, before a single denoising step."""
+    from unpaired_edit.core.editing import cycle_edit
+    from unpaired_edit.core.images import comfy_to_pixels
+    from unpaired_edit.core.samplers import EditSettings, Hooks
+
+    steps = []
+    hooks = Hooks(progress=lambda step, total, preview: steps.append(step))
+    pixels, settings = comfy_to_pixels(_image()), EditSettings(steps=2, guidance=1.0)
+    text = "turn the red circle into a square and make the background blue"
+    with pytest.raises(EditError) as caught:
+        cycle_edit(ip2p, pixels, text, "", settings, hooks)
+    assert caught.value.where == "Cycle Edit › reverse_instruction"
+    assert "in 'make the background blue', the original background is unknown" in caught.value.problem
+    assert "`reverse_instruction`" in caught.value.fix and "`instruction`" in caught.value.fix
+    assert steps == []
+    cycle_edit(ip2p, pixels, text, "turn the square into a red circle", settings, hooks)  # typed: both passes run
+    assert steps == [1, 2, 3, 4]
+
+
+def test_cycle_edit_quotes_a_long_instruction_once_and_shortened(ip2p):
+    text = "make it look nicer " + "and sharper " * 30
+    with pytest.raises(EditError) as caught:
+        CycleEdit().cycle(ip2p, _image(), text, **FAST)
+    message = str(caught.value)
+    assert message.count("make it look nicer") == 1 and "…" in message
+    assert len(message) < 300 and message.count("reverse_instruction") == 2  # where, and the fix
+
+
 def test_cycle_encodes_source_and_text_once(ip2p, monkeypatch):
     """Forward source, forward result and the three prompts are each encoded exactly once."""
     calls = {"vae": 0, "text": []}

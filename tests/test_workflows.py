@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from unpaired_edit.core.edit_lora import load_edit_lora
+from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.images import comfy_to_pixels
 from unpaired_edit.core.model_files import load_model
 from unpaired_edit.core.toy.edits import as_edit
@@ -63,6 +64,22 @@ def test_cycle_workflow_outputs_are_consistent(tmp_path, stem):
     measured = (reconstruction[0] - source).abs().mean(-1)
     assert torch.allclose(error[0], measured, atol=2e-2)  # the map is the reconstruction's error
     assert abs(score - (1 - error.mean().item())) < 1e-6
+
+
+def test_a_cycle_it_cannot_undo_stops_before_anything_is_written(tmp_path):
+    """toy_cycle_edit.json with a compound whose reverse is unknown and no reverse typed: the run
+    ends in an error naming the workflow, Cycle Edit and the input to fill in; no file is written."""
+    path = next(p for p in WORKFLOWS if p.stem == "toy_cycle_edit")
+    cycle_id = next(i for i, n in load_workflow(path).items() if n["class_type"] == "UnpairedEdit_CycleEdit")
+    overrides = {f"{cycle_id}.instruction": "turn the red circle into a square and make the background blue",
+                 f"{cycle_id}.reverse_instruction": ""}
+    with pytest.raises(EditError) as caught:
+        run_workflow(path, pack_node_classes(), output_dir=tmp_path, overrides=overrides)
+    assert caught.value.where == f"workflow toy_cycle_edit.json › node {cycle_id} › Cycle Edit › reverse_instruction"
+    assert caught.value.problem.startswith("Cannot invert 'turn the red circle into a square and make")
+    assert "'make the background blue', the original background is unknown" in caught.value.problem
+    assert "`reverse_instruction`" in caught.value.fix
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 def test_the_demo_runs_the_bundled_editor_and_the_oracle_approves(tmp_path, capsys):
