@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ..prompt_length import token_ids
 from .base import EditModel, ModelInfo, TextCond
 
 SOURCE_MODES = ("offset", "same", "channel")
@@ -79,11 +80,10 @@ class FlowModel(EditModel):
 
     @torch.no_grad()
     def _encode_text(self, prompts: list[str]) -> TextCond:
-        ids = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
-                             truncation=True, return_tensors="pt").input_ids
+        ids = token_ids(self.tokenizer, prompts, encoder="the CLIP text encoder (the pooled prompt)")
         pooled = self.text_encoder(ids.to(self.text_encoder.device)).pooler_output
-        ids_2 = self.tokenizer_2(prompts, padding="max_length", max_length=self.info.extra.get("max_sequence_length", 512),
-                                 truncation=True, return_tensors="pt").input_ids
+        ids_2 = token_ids(self.tokenizer_2, prompts, self.info.extra.get("max_sequence_length", 512),
+                          "the T5 text encoder")
         embeds = self.text_encoder_2(ids_2.to(self.text_encoder_2.device))[0]
         return TextCond(embeds.to(self.dtype), pooled.to(self.dtype))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..conventions import DdpmBridge
+from ..prompt_length import token_ids
 from .base import EditModel, ModelInfo, TextCond
 
 
@@ -41,8 +42,7 @@ class Ip2pModel(EditModel):
 
     @torch.no_grad()
     def _encode_text(self, prompts: list[str]) -> TextCond:
-        ids = self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
-                             truncation=True, return_tensors="pt").input_ids
+        ids = token_ids(self.tokenizer, prompts)
         embeds = self.text_encoder(ids.to(self.text_encoder.device))[0]
         return TextCond(embeds.to(self.dtype))
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import torch
 
+from ..prompt_length import token_ids
 from ..toy.world import vocabulary
 from .base import EditModel, ModelInfo, TextCond
 
@@ -42,8 +43,7 @@ class ToyModel(EditModel):
 
     def token_ids(self, prompts: list[str]) -> torch.Tensor:
         """Padded token ids on the model's device."""
-        return self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
-                              truncation=True, return_tensors="pt").input_ids.to(self.text_encoder.device)
+        return token_ids(self.tokenizer, prompts).to(self.text_encoder.device)
 
     def text_embeddings(self, prompts: list[str]) -> TextCond:
         """Encode with gradients (the text encoder trains with the UNet); no cache."""
