@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import Collection, Mapping, TypeVar
+from collections.abc import Collection, Mapping
+from typing import TypeVar
 
 import torch
 
@@ -107,9 +108,7 @@ def _fits(value: object, hint: object) -> bool:
         return isinstance(value, dict) and all(_fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items())
     if origin in (list, tuple):  # JSON has lists only
         return isinstance(value, (list, tuple)) and all(_fits(v, args[0]) for v in value)
-    if hint in (list, tuple):
-        return isinstance(value, (list, tuple))
-    return isinstance(value, origin or hint)
+    return isinstance(value, hint)
 
 
 def _hint_name(hint: object) -> str:
