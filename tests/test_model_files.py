@@ -45,7 +45,7 @@ def test_single_file_round_trip(tmp_path, build):
     assert meta["kind"] == "model" and meta["info"]["family"] == model.family
     assert meta["info"]["base_hash"] == model.base_hash()
     loaded = load_model(path)
-    assert type(loaded) is type(model) and loaded.info == model.info.__class__.from_dict(meta["info"])
+    assert type(loaded) is type(model) and loaded.info == type(model.info)(**meta["info"])
     assert torch.equal(_predict(loaded), _predict(model))
     assert loaded.base_hash() == model.base_hash()
     assert not list(tmp_path.glob(".*tmp"))  # the atomic write left nothing behind

@@ -60,11 +60,6 @@ class ModelInfo:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelInfo":
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        return cls(**known)
-
 
 class TextCache:
     """Encodes each distinct prompt once; repeated prompts (the empty one above all) are free."""
