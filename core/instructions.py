@@ -523,9 +523,9 @@ def _complete(clause: str, done: list[tuple[str, _Inverse]]) -> tuple[str, str |
     if _VERB.match(clause):
         text = clause
     elif moves and re.fullmatch(_FURTHER, clause, re.IGNORECASE):
-        return _going_on(f"{verb[0]} {{}} {clause}", effect)
+        return _going_on(verb[0], clause, effect)
     elif re.fullmatch(_MORE, clause, re.IGNORECASE) and clause.split()[-1].lower() not in _DIRECTIONS:
-        return _going_on(f"make {{}} {clause}", effect)
+        return _going_on("make", clause, effect)
     elif verb and re.match(rf"{_DETERMINER}\s", clause, re.IGNORECASE):
         text = f"{verb[0]} {clause}"
         if _PLACE.search(clause) and not _PLACE.search(previous[verb.end():]) and _parses(text):
@@ -546,14 +546,14 @@ def _complete(clause: str, done: list[tuple[str, _Inverse]]) -> tuple[str, str |
     return re.sub(r"\b(?:it|them)\b", after, text, flags=re.IGNORECASE), after
 
 
-def _going_on(template: str, effect: _Inverse) -> tuple[str, str]:
-    """A clause that left out its object ("... and bigger"): about the object the clause
-    before acted on, named as it left it."""
+def _going_on(verb: str, clause: str, effect: _Inverse) -> tuple[str, str]:
+    """A clause that left out its verb and object ("... and bigger"): about the object the
+    clause before acted on, named as it left it."""
     if effect.after is None:
-        if _parses(template.format("it")):
+        if _parses(f"{verb} it {clause}"):
             raise _Refused("which object it is about is unclear")
         raise _NoRule
-    return template.format(effect.after), effect.after
+    return f"{verb} {effect.after} {clause}", effect.after
 
 
 def _check_names(inverse: _Inverse, done: list[tuple[str, _Inverse]], filled_in: str | None) -> None:
