@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+SHOWN_CHARS = 60  # how much of a value or an instruction a message quotes
+
+
+def shortened(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with "…", so that a long value cannot flood a message."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, shortened."""
+    return shortened(repr(value))
+
 
 class EditError(ValueError):
     """A user-facing error.

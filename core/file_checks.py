@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import torch
 
-from .errors import EditError
+from .errors import EditError, shown
 
 Shape = tuple[int | None, ...]  # None: any size along that axis
 T = TypeVar("T")
@@ -42,7 +42,7 @@ def check_fields(data: Mapping, fields: Mapping[str, object], name: str, where: 
                 continue
             raise EditError(where, f"'{name}' has no '{prefix}{key}' in its metadata.", DAMAGED)
         if not _fits(data[key], hint):
-            raise EditError(where, f"'{name}' has {prefix}{key} = {_short(data[key])} in its metadata, where "
+            raise EditError(where, f"'{name}' has {prefix}{key} = {shown(data[key])} in its metadata, where "
                                    f"{_hint_name(hint)} belongs.", DAMAGED)
     unknown = sorted(set(data) - set(fields))
     if exact and unknown:
@@ -113,11 +113,6 @@ def _fits(value: object, hint: object) -> bool:
 
 def _hint_name(hint: object) -> str:
     return hint.__name__ if isinstance(hint, type) else str(hint)
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _count(items: Collection, noun: str) -> str:

@@ -20,6 +20,9 @@ def to_rgb(image: torch.Tensor, where: str) -> torch.Tensor:
     if image.ndim != 4:
         raise EditError(where, f"Expected an IMAGE of shape [batch, height, width, channels], got {tuple(image.shape)}.",
                         "Connect an IMAGE output (e.g. from Load Image).")
+    if image.shape[0] == 0 or image.shape[1] == 0 or image.shape[2] == 0:
+        raise EditError(where, f"The image is empty (shape {tuple(image.shape)}): no picture, or one without pixels.",
+                        "Connect a node that gives at least one picture of at least 1×1 pixels.")
     channels = image.shape[-1]
     if channels == 1:
         return image.expand(*image.shape[:-1], 3)

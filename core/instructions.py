@@ -49,16 +49,15 @@ import re
 from itertools import product
 from typing import Callable, Iterator, NamedTuple
 
+from .errors import shortened
+
 __all__ = ["NotInvertible", "invert_instruction", "quoted", "reverse_or_invert"]
 
-QUOTE_CHARS = 60  # how much of an instruction a message quotes
 
-
-def quoted(text: str, limit: int = QUOTE_CHARS) -> str:
-    """``text`` in single quotes, whitespace collapsed and cut to ``limit`` characters with
-    "…", so that a long instruction cannot flood a message."""
-    text = " ".join(text.split())
-    return f"'{text}'" if len(text) <= limit else f"'{text[:limit - 1].rstrip()}…'"
+def quoted(text: str) -> str:
+    """``text`` in single quotes, whitespace collapsed and shortened: a long instruction cannot
+    flood a message."""
+    return f"'{shortened(' '.join(text.split()))}'"
 
 
 class NotInvertible(ValueError):

@@ -94,11 +94,12 @@ class BeforeAfterToLora:
             with torch.no_grad():
                 delta = average(network(before, after))
             check_lora(delta)
-            self._cache[key] = EditLora(delta, meta["family"], meta["base_hash"], meta.get("base_name", ""))
+            # The entry holds the network too: while it is cached, no other object can take its id.
+            self._cache[key] = (network, EditLora(delta, meta["family"], meta["base_hash"], meta.get("base_name", "")))
             while len(self._cache) > self.CACHE_SIZE:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)
-        return (self._cache[key],)
+        return (self._cache[key][1],)
 
 
 def average(delta: LoraDelta) -> LoraDelta:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import EditError
+from ..core.errors import EditError, shown
 
 _RESAVE = "Open the workflow in ComfyUI and save it again, or correct this field in the file."
 _REEXPORT = "Export the workflow from ComfyUI again with Export (API), or correct this node in the file."
 _LINK_LAYOUT = "[link id, origin node id, origin slot, target node id, target slot, type]"
-_SHOWN_CHARS = 60
 _KINDS = ((bool, "true/false"), ((int, float), "a number"), (str, "text"), ((list, tuple), "a list"),
           (dict, "an object"))
 
@@ -24,12 +23,6 @@ def kind_of(value: Any) -> str:
     if value is None:
         return "null"
     return next((name for types, name in _KINDS if isinstance(value, types)), "a value")
-
-
-def shown(value: Any) -> str:
-    """``repr(value)``, cut short so a huge value cannot flood a message."""
-    text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 
 
 def is_node_id(value: Any) -> bool:

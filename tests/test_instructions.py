@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-
-def _load() -> ModuleType:
-    try:
-        from unpaired_edit.core import instructions
-    except ImportError:  # package not installed: load the file on its own
-        path = Path(__file__).resolve().parents[1] / "core" / "instructions.py"
-        spec = importlib.util.spec_from_file_location("unpaired_edit_instructions", path)
-        assert spec is not None and spec.loader is not None
-        instructions = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(instructions)
-    return instructions
+from unpaired_edit.core import instructions
+from unpaired_edit.core.errors import SHOWN_CHARS
 
 
 @pytest.fixture(scope="module")
 def ins() -> ModuleType:
-    return _load()
+    return instructions
 
 
 ADD_REMOVE = [
@@ -564,7 +553,7 @@ def test_quoted_shortens_long_text(ins: ModuleType) -> None:
     assert ins.quoted("add  a\ncat") == "'add a cat'"
     long = "add a cat " * 20
     shown = ins.quoted(long)
-    assert len(shown) == ins.QUOTE_CHARS + 2 and shown.endswith("…'") and shown.startswith("'add a cat")
+    assert len(shown) == SHOWN_CHARS + 2 and shown.endswith("…'") and shown.startswith("'add a cat")
 
 
 def test_a_long_instruction_is_quoted_once_and_shortened(ins: ModuleType) -> None:

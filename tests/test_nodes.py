@@ -336,3 +336,11 @@ def test_nothing_is_saved_from_a_non_finite_value(tmp_path, workflow, message):
     with pytest.raises(EditError, match=message):
         run_workflow(workflow, classes, output_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("shape", [(0, 16, 16, 3), (1, 0, 16, 3), (1, 16, 0, 3), (2, 0, 0, 3)])
+def test_an_empty_batch_or_picture_is_refused_by_name(ip2p, shape):
+    with pytest.raises(EditError, match=r"\[Edit Image › image\] The image is empty"):
+        EditImage().edit(ip2p, torch.zeros(shape), "make it red", **FAST)
+    with pytest.raises(EditError, match=r"\[Cycle Edit › image\] The image is empty"):
+        CycleEdit().cycle(ip2p, torch.zeros(shape), "make the red circle blue", **FAST)
