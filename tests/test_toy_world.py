@@ -79,6 +79,7 @@ def test_splits_are_fixed_disjoint_and_shared_by_resized_scenes():
     rng = random.Random(0)
     scenes = [sample_scene(rng) for _ in range(5000)]
     share = {split: sum(s.split == split for s in scenes) / len(scenes) for split in SPLITS}
+    assert {Scene((), b).split for b in BACKGROUNDS} == {"train"}  # the bare backgrounds
     every = _every_scene()
     assert len(every) == 8325 and all(possible(s) for s in every)
     assert sum(len(s.objects) == 1 and s.split == "test" for s in every) >= 240  # 40 resizes and moves each
@@ -120,7 +121,9 @@ def test_training_never_renders_a_validation_or_test_scene():
 @pytest.mark.parametrize("split", ["validation", "test"])
 def test_held_out_edits_are_distinct_and_stay_in_their_split(split):
     edits = split_edits(280, split)
-    assert all(e.source.split == e.target.split == split for e in edits)
+    assert all(e.source.split == split and e.target.split in (split, "train") for e in edits)
+    assert all(e.target.split == split or not e.target.objects for e in edits)  # or a bare background
+    assert any(not e.target.objects for e in edits)
     assert len({(e.source.key, e.target.key) for e in edits}) == 280  # distinct edits
     assert [e.kind for e in edits] == list(KINDS) * 40
     assert [e.instruction for e in edits] == [e.instruction for e in split_edits(280, split)]
@@ -138,7 +141,8 @@ def test_transfer_cases_are_one_instruction_on_two_scenes_of_a_split(split):
     assert [pair.kind for pair, _ in cases] == list(KINDS) * 3
     for pair, quad in cases:
         assert pair.source != quad.source
-        assert {pair.source.split, pair.target.split, quad.source.split, quad.target.split} == {split}
+        assert pair.source.split == quad.source.split == split
+        assert all(e.target.split == split or not e.target.objects for e in (pair, quad))
         assert quad.instruction == pair.instruction and quad.kind == pair.kind
         assert interpret(quad.source, pair.instruction) == quad.target
 

@@ -86,10 +86,17 @@ def sample_edit(rng: random.Random, split: str = "train", kinds: tuple[str, ...]
             return edit
 
 
+def ends_within(edit: Edit, split: str) -> bool:
+    """Whether a held-out edit stays in ``split``: its edited scene is of the split, or a bare
+    background (which every split shares; see ``Scene.split``)."""
+    return edit.target.split == split or not edit.target.objects
+
+
 def split_edits(n: int, split: str = "test", seed: int = 0, kinds: tuple[str, ...] = KINDS,
                 tries: int = 200_000) -> list[Edit]:
     """A fixed list of ``n`` distinct edits within ``split`` (source and edited scene), cycling
-    through the kinds: what validation ("validation") and evaluation ("test") score."""
+    through the kinds (``ends_within``): what validation ("validation") and evaluation ("test")
+    score."""
     rng, edits, seen = random.Random(seed), [], set()
     for _ in range(tries):
         if len(edits) == n:
@@ -99,7 +106,7 @@ def split_edits(n: int, split: str = "test", seed: int = 0, kinds: tuple[str, ..
         if not applicable(kind, scene):
             continue
         edit = make_edit(kind, scene, rng)
-        if edit.target.split == split and (scene.key, edit.target.key) not in seen:
+        if ends_within(edit, split) and (scene.key, edit.target.key) not in seen:
             seen.add((scene.key, edit.target.key))
             edits.append(edit)
     raise ValueError(f"The {split} split holds fewer than {n} distinct edits of the kinds {kinds}.")
@@ -117,7 +124,7 @@ def analogous(edit: Edit, rng: random.Random, tries: int = 2000) -> Edit:
             other = as_edit(scene, edit.instruction, edit.reverse)
         except ValueError:
             continue
-        if possible(other.target) and other.target.split == split:
+        if possible(other.target) and ends_within(other, split):
             return other
     raise ValueError(f"No other scene found for {edit.instruction!r} in {tries} tries.")
 
@@ -133,7 +140,7 @@ def transfer_cases(n: int, split: str = "test", seed: int = 0,
         if not applicable(kind, scene):
             continue
         pair = make_edit(kind, scene, rng)
-        if pair.target.split != split or (scene.key, pair.target.key) in seen:
+        if not ends_within(pair, split) or (scene.key, pair.target.key) in seen:
             continue
         try:
             cases.append((pair, analogous(pair, rng)))
