@@ -87,7 +87,9 @@ def demo(output_dir: Path, node_classes: Mapping[str, type]) -> int:
         print(path)
     print(f"'{inputs['instruction']}', then '{inputs['reverse_instruction']}': cycle score {score:.3f} "
           "(1 = the reverse edit restored the source exactly)")
-    print(f"oracle: edit {'right' if scores['success'] else 'wrong'}, preservation error "
+    verdict = ("wrong" if not scores["success"] else
+               "right, the rest preserved" if scores["strict"] else "right, the rest not preserved")
+    print(f"oracle: edit {verdict}, preservation error "
           f"{scores['preservation']:.3f}, L1 to the true edit {scores['l1']:.3f}, "
           f"reconstruction L1 {scores['cycle_l1']:.3f} (pixel units 0..1)")
     return 0
