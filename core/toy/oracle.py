@@ -65,6 +65,16 @@ def checks(edit: Edit) -> list[tuple[str, Obj | None, str]]:
     return wanted
 
 
+def preserved_region(edit: Edit, size: int) -> torch.Tensor:
+    """The pixels whose preservation is judged: [size, size] bool. Outside the edit region, which is
+    grown by a pixel to forgive an edited object's edge drawn a pixel off; a background edit moves no
+    edge (the objects' blended borders are part of its change already), and growing its change would
+    swallow a small object whole and leave nothing to judge, so it is judged outside the exact change."""
+    if edit.kind == "background":
+        return (render(edit.source, size) - render(edit.target, size)).abs().sum(0) <= DIFFERENT
+    return ~edit_region(edit, size)
+
+
 def score_edit(image: torch.Tensor, edit: Edit) -> dict[str, float]:
     """Strict success (success with preservation within ``PRESERVED``), success (every check
     right), the preservation error outside the edited region, and L1 / L2 to the true edit;
@@ -73,8 +83,8 @@ def score_edit(image: torch.Tensor, edit: Edit) -> dict[str, float]:
     size = image.shape[-1]
     success = all(classify(image, edit.target, a, obj) == value for a, obj, value in checks(edit))
     error = (image - render(edit.target, size)).abs() / 2
-    outside = ~edit_region(edit, size)
-    preservation = float(error.mean(0)[outside].mean()) if outside.any() else 0.0
+    kept = preserved_region(edit, size)
+    preservation = float(error.mean(0)[kept].mean()) if kept.any() else 0.0  # only a bare new background keeps nothing
     return {"strict": float(success and preservation <= PRESERVED), "success": float(success),
             "preservation": preservation, "l1": float(error.mean()), "l2": float((error**2).mean())}
 
