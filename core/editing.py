@@ -91,6 +91,9 @@ def cycle_edit(model: EditModel, pixels: torch.Tensor, instruction: str, reverse
     return CycleResult(edited, reconstruction, error.cpu(), float(1 - error.mean()), reverse)
 
 
+REVERSE_FIX = "Type the instruction that undoes it in `reverse_instruction`, or reword `instruction`."
+
+
 def reverse_for(model: EditModel, instruction: str, reverse_instruction: str | None, where: str = "Cycle Edit") -> str:
     """The reverse instruction a cycle edit uses: the user's, the derived one, or "" when the
     model's edit LoRA is the instruction (negated, it is the reverse); else an EditError."""
@@ -99,6 +102,4 @@ def reverse_for(model: EditModel, instruction: str, reverse_instruction: str | N
     try:
         return reverse_or_invert(instruction, reverse_instruction)
     except NotInvertible as err:
-        raise EditError(f"{where} › reverse_instruction", err.problem,
-                        "Type the instruction that undoes it in `reverse_instruction`, or reword "
-                        "`instruction`.") from None
+        raise EditError(f"{where} › reverse_instruction", err.problem, REVERSE_FIX) from None

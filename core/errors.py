@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 SHOWN_CHARS = 60  # how much of a value or an instruction a message quotes
 
 
@@ -26,3 +28,10 @@ class EditError(ValueError):
     def __init__(self, where: str, problem: str, fix: str) -> None:
         self.where, self.problem, self.fix = where, problem, fix
         super().__init__(f"[{where}] {problem} Fix: {fix}")
+
+    @classmethod
+    def parse(cls, text: str) -> EditError | None:
+        """The error whose ``str()`` is ``text`` (ComfyUI's VALIDATE_INPUTS can only return a
+        string), or None for text in another form."""
+        found = re.fullmatch(r"\[([^\]]+)\] (.+?) Fix: (.+)", text, re.DOTALL)
+        return cls(*found.groups()) if found else None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from ..core.editing import check_instruction, cycle_edit, edit_pixels, reverse_for
+from ..core.editing import REVERSE_FIX, check_instruction, cycle_edit, edit_pixels, reverse_for
 from ..core.errors import EditError
 from ..core.images import comfy_to_pixels, pixels_to_comfy, to_rgb
+from ..core.instructions import NotInvertible, reverse_or_invert
 from ..core.models import EditModel
 from ..core.samplers import EditSettings, Hooks
 from . import host
@@ -121,6 +122,19 @@ class CycleEdit:
                                                               "bigger/smaller, ...); yours always wins."}),
             },
         }
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, instruction: str = "", reverse_instruction: str = "") -> bool | str:
+        """ComfyUI (and the runner) call this for every node before any runs, so a reverse that
+        cannot be derived stops the workflow before a branch beside this node saves anything.
+        Linked or blank inputs are left to run time (a blank instruction may mean the edit LoRA)."""
+        if not isinstance(instruction, str) or not instruction.strip() or not isinstance(reverse_instruction, str):
+            return True
+        try:
+            reverse_or_invert(instruction, reverse_instruction)
+        except NotInvertible as err:
+            return str(EditError("Cycle Edit › reverse_instruction", err.problem, REVERSE_FIX))
+        return True
 
     @checked("Cycle Edit")
     def cycle(self, edit_model, image, instruction, steps, guidance, image_guidance, seed, reverse_instruction=""):

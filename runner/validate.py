@@ -39,7 +39,7 @@ def validate_prompt(prompt: dict, classes: Mapping[str, type], label: str) -> li
         )
     order = execution_order(prompt, outputs, label)
     for node_id in order:
-        _check_node(prompt, node_id, classes, f"{label} › {node_label(prompt, node_id)}")
+        _check_node(prompt, node_id, classes, label)
     return order
 
 
@@ -56,7 +56,8 @@ def _check_class_types(prompt: dict, classes: Mapping[str, type], label: str) ->
         )
 
 
-def _check_node(prompt: dict, node_id: str, classes: Mapping[str, type], where: str) -> None:
+def _check_node(prompt: dict, node_id: str, classes: Mapping[str, type], label: str) -> None:
+    where = f"{label} › {node_label(prompt, node_id)}"
     cls = classes[prompt[node_id]["class_type"]]
     if getattr(cls, "INPUT_IS_LIST", False) or any(getattr(cls, "OUTPUT_IS_LIST", ())):
         raise EditError(
@@ -97,6 +98,9 @@ def _check_node(prompt: dict, node_id: str, classes: Mapping[str, type], where: 
             }
         verdict = cls.VALIDATE_INPUTS(**args)
         if verdict is not True:
+            ours = EditError.parse(str(verdict))  # a pack node's error keeps its input and fix, as at run time
+            if ours:
+                raise EditError(f"{label} › node {node_id} › {ours.where}", ours.problem, ours.fix)
             raise EditError(where, f"The node rejected its inputs: {verdict}", "Change the inputs it names.")
 
 

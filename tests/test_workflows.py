@@ -15,7 +15,8 @@ from unpaired_edit.core.toy.edits import as_edit
 from unpaired_edit.core.toy.oracle import score_edit
 from unpaired_edit.nodes.loaders import WEIGHTS
 from unpaired_edit.nodes.toy import ToyScene
-from unpaired_edit.runner import load_workflow, run_workflow
+from unpaired_edit.nodes.edit import CycleEdit
+from unpaired_edit.runner import check_workflow, load_workflow, run_workflow
 from unpaired_edit.runner.cli import main
 from unpaired_edit.runner.registry import pack_node_classes
 
@@ -67,19 +68,28 @@ def test_cycle_workflow_outputs_are_consistent(tmp_path, stem):
 
 
 def test_a_cycle_it_cannot_undo_stops_before_anything_is_written(tmp_path):
-    """toy_cycle_edit.json with a compound whose reverse is unknown and no reverse typed: the run
-    ends in an error naming the workflow, Cycle Edit and the input to fill in; no file is written."""
+    """toy_cycle_edit.json with a compound whose reverse is unknown and no reverse typed, and a
+    SaveImage of the source beside it that would run first: the run ends in an error naming the
+    workflow, Cycle Edit and the input to fill in, before any node runs; no file is written."""
     path = next(p for p in WORKFLOWS if p.stem == "toy_cycle_edit")
-    cycle_id = next(i for i, n in load_workflow(path).items() if n["class_type"] == "UnpairedEdit_CycleEdit")
+    api = load_workflow(path)
+    cycle_id = next(i for i, n in api.items() if n["class_type"] == "UnpairedEdit_CycleEdit")
+    api["0"] = {"class_type": "SaveImage", "inputs": {"images": api[cycle_id]["inputs"]["image"],
+                                                      "filename_prefix": "source"}}
+    fine = {f"{cycle_id}.instruction": "make the red circle blue and bigger"}  # invertible: both branches save
+    prompt, order = check_workflow(api, pack_node_classes(), overrides=fine)
+    assert order.index("0") < order.index(cycle_id)
     overrides = {f"{cycle_id}.instruction": "turn the red circle into a square and make the background blue",
                  f"{cycle_id}.reverse_instruction": ""}
     with pytest.raises(EditError) as caught:
-        run_workflow(path, pack_node_classes(), output_dir=tmp_path, overrides=overrides)
-    assert caught.value.where == f"workflow toy_cycle_edit.json › node {cycle_id} › Cycle Edit › reverse_instruction"
+        run_workflow(api, pack_node_classes(), output_dir=tmp_path, overrides=overrides)
+    assert caught.value.where == f"workflow › node {cycle_id} › Cycle Edit › reverse_instruction"
     assert caught.value.problem.startswith("Cannot invert 'turn the red circle into a square and make")
     assert "'make the background blue', the original background is unknown" in caught.value.problem
     assert "`reverse_instruction`" in caught.value.fix
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert CycleEdit.VALIDATE_INPUTS(**{k.split(".")[1]: v for k, v in fine.items()}) is True
+    assert CycleEdit.VALIDATE_INPUTS("", "") is True  # blank: an edit LoRA may be the instruction
 
 
 def test_the_demo_runs_the_bundled_editor_and_the_oracle_approves(tmp_path, capsys):
