@@ -70,8 +70,10 @@ def full_path(kind: str, name: str) -> Path | None:
         found = folder_paths.get_full_path(kind, name)
         return Path(found) if found else None
     for root in folders(kind):
-        if (root / name).exists():
-            return root / name
+        path = root / name
+        inside = path.resolve().is_relative_to(root.resolve())  # as ComfyUI: no "../" out of the folder
+        if inside and (path.is_dir() if kind == "diffusers" else path.is_file()):
+            return path
     return None
 
 

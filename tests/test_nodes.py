@@ -202,6 +202,11 @@ def test_a_folder_named_like_a_model_file_is_not_listed(models_dir):
     save_model(tiny_ip2p(), models_dir / "checkpoints" / "sub" / "mine.safetensors")
     choices = LoadEditModel.INPUT_TYPES()["required"]["model_name"][0]
     assert [c for c in choices if c.startswith("checkpoints/")] == ["checkpoints/sub/mine.safetensors"]
+    outside = models_dir.parent / "outside.safetensors"  # a real model file, but not in models/checkpoints
+    save_model(tiny_ip2p(), outside)
+    for name in ("folder.safetensors", f"../../{outside.name}"):  # a workflow may name anything
+        with pytest.raises(EditError, match=r"\[Load Edit Model › model_name\].*not found"):
+            LoadEditModel().load(f"checkpoints/{name}")
 
 
 # -- NaN and inf: refused where they come in, and a result that has them is never returned ------------
