@@ -125,9 +125,10 @@ class CycleEdit:
 
     @classmethod
     def VALIDATE_INPUTS(cls, instruction: str = "", reverse_instruction: str = "") -> bool | str:
-        """ComfyUI (and the runner) call this for every node before any runs, so a reverse that
-        cannot be derived stops the workflow before a branch beside this node saves anything.
-        Linked or blank inputs are left to run time (a blank instruction may mean the edit LoRA)."""
+        """ComfyUI and the runner call this for every node before any runs, so a reverse that cannot
+        be derived is refused before anything is written: ComfyUI then runs none of the outputs that
+        depend on this node, the runner nothing at all. Linked or blank inputs are left to run time
+        (a blank instruction may mean the edit LoRA)."""
         if not isinstance(instruction, str) or not instruction.strip() or not isinstance(reverse_instruction, str):
             return True
         try:

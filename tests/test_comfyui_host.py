@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -195,6 +196,27 @@ def test_the_bundled_models_edit_in_comfyui_as_in_the_runner(server, tmp_path, m
             theirs = _pixels(base / "output", history["outputs"][node_id]["images"][0])
             mine = _pixels(tmp_path, ours.ui[node_id]["images"][0])
             assert np.abs(theirs - mine).max() <= 1, node["inputs"]["filename_prefix"]
+
+
+def test_comfyui_refuses_a_cycle_it_cannot_undo_before_running_any_node(server):
+    """Cycle Edit's VALIDATE_INPUTS: ComfyUI answers POST /prompt with the node's error and
+    queues nothing, so no file is written. (ComfyUI still runs outputs that do not depend on a
+    refused node, by its own rule; the headless runner refuses the whole workflow.)"""
+    url, base = server
+    api = load_workflow(REPO / "workflows" / "toy_cycle_edit.json")
+    cycle_id = next(i for i, n in api.items() if n["class_type"] == "UnpairedEdit_CycleEdit")
+    api[cycle_id]["inputs"].update(instruction="make the background blue", reverse_instruction="")
+    before = sorted((base / "output").rglob("*"))
+    request = urllib.request.Request(f"{url}/prompt", json.dumps({"prompt": api}).encode(),
+                                     {"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 400
+    message = json.dumps(json.loads(caught.value.read())["node_errors"][cycle_id], ensure_ascii=False)
+    assert "[Cycle Edit › reverse_instruction] Cannot invert 'make the background blue'" in message
+    assert "Fix: Type the instruction that undoes it" in message
+    time.sleep(2)
+    assert sorted((base / "output").rglob("*")) == before
 
 
 def _pixels(root: Path, entry: dict) -> np.ndarray:
