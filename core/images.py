@@ -49,6 +49,20 @@ def pixels_to_comfy(pixels: torch.Tensor) -> torch.Tensor:
     return (pixels.float() / 2.0 + 0.5).clamp(0.0, 1.0).movedim(1, -1).cpu()
 
 
+def pil_to_pixels(image) -> torch.Tensor:
+    """An RGB PIL image -> [3,H,W] in -1..1."""
+    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    return data.view(image.height, image.width, 3).permute(2, 0, 1).float() / 127.5 - 1.0
+
+
+def pixels_to_pil(pixels: torch.Tensor):
+    """[3,H,W] in -1..1 -> an RGB PIL image (rounded to 8 bits)."""
+    from PIL import Image
+
+    data = ((pixels.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return Image.fromarray(data.permute(1, 2, 0).contiguous().numpy())
+
+
 @dataclass(frozen=True)
 class Fit:
     """How an image was brought to a size the model takes, so it can be undone."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.builtin import MODELS, load_builtin
 from ..core.errors import EditError
 from ..core.models import EditModel
 from . import host
@@ -11,7 +12,6 @@ from .checks import checked, libraries
 
 TITLE = "Load Edit Model"
 MODEL_TYPE = "UNPAIRED_EDIT_MODEL"
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
 
 def read_model(path: Path) -> EditModel:
@@ -20,24 +20,13 @@ def read_model(path: Path) -> EditModel:
     return load_model(path, f"{TITLE} › model_name", clip_tokenizer=host.clip_tokenizer_dir())
 
 
-def tiny_model(name: str) -> EditModel:
+def read_builtin(name: str) -> EditModel:
     with libraries(TITLE):
-        from ..core.models import tiny
-    return getattr(tiny, name)()
+        return load_builtin(name, f"{TITLE} › model_name", clip_tokenizer=host.clip_tokenizer_dir())
 
 
-# Models that come with the pack: trained toy-world models (16x16 pictures of coloured shapes)
-# and random-weight models built in code, which prove a workflow runs but do not edit.
-BUILTIN = {
-    "builtin/toy-uip2p-16 (toy world editor, trained unpaired)":
-        lambda: read_model(WEIGHTS / "toy-uip2p-16.safetensors"),
-    "builtin/toy-supervised-16 (toy world editor, paired baseline)":
-        lambda: read_model(WEIGHTS / "toy-supervised-16.safetensors"),
-    "builtin/toy-base-16 (toy world text-to-image base, not an editor)":
-        lambda: read_model(WEIGHTS / "toy-base-16.safetensors"),
-    "builtin/tiny-ip2p (random weights, for testing)": lambda: tiny_model("tiny_ip2p"),
-    "builtin/tiny-flow (random weights, for testing)": lambda: tiny_model("tiny_flow"),
-}
+# The models that come with the pack, by the label the list shows (core/builtin.py).
+BUILTIN = {builtin.label(name): name for name, builtin in MODELS.items()}
 NO_ADAPTER = "none"
 
 
@@ -49,7 +38,7 @@ def model_choices() -> list[str]:
 
 def open_model(choice: str) -> EditModel:
     if choice in BUILTIN:
-        return BUILTIN[choice]()
+        return read_builtin(BUILTIN[choice])
     kind, _, name = choice.partition("/")
     path = host.full_path(kind, name) if name else None
     if path is None:

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..core.builtin import LOC_HYPERNETWORKS, WEIGHTS
 from ..core.errors import EditError
 from ..core.generated_lora import LoraDelta
 from ..core.images import comfy_to_pixels, non_finite, to_rgb
 from . import host
 from .checks import checked, libraries
 from .edit import check_model
-from .loaders import MODEL_TYPE, WEIGHTS
+from .loaders import MODEL_TYPE
 
 if TYPE_CHECKING:  # both import transformers: the nodes import them when they run
     from ..core.edit_lora import EditLora
@@ -25,7 +26,7 @@ LOC_TYPE = "UNPAIRED_EDIT_LOC"
 LORA_TYPE = "UNPAIRED_EDIT_LORA"
 HYPERNETWORKS = "loc_hypernetworks"  # models/loc_hypernetworks
 host.register_folder(HYPERNETWORKS)
-BUILTIN = {"builtin/toy-loc-16 (for builtin/toy-uip2p-16)": WEIGHTS / "toy-loc-16.safetensors"}
+BUILTIN = {builtin.label(name): WEIGHTS / builtin.file for name, builtin in LOC_HYPERNETWORKS.items()}
 
 
 class LoadLocHypernetwork:

@@ -16,7 +16,7 @@ from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.toy.edits import as_edit
 from unpaired_edit.core.toy.oracle import score_edit
-from unpaired_edit.nodes.loaders import WEIGHTS
+from unpaired_edit.core.builtin import WEIGHTS
 from unpaired_edit.nodes.toy import ToyScene
 from unpaired_edit.runner import load_workflow
 from unpaired_edit.runner.cli import main

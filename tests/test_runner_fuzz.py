@@ -13,7 +13,6 @@ import copy
 import json
 import math
 import random
-import shutil
 import time
 import traceback
 from collections.abc import Callable

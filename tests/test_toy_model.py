@@ -75,9 +75,9 @@ def test_the_bundled_editor_works_at_other_picture_sizes():
     """A model trained at 16x16 edits a 64x64 picture at its own size and gives it back at 64."""
     from unpaired_edit.core.toy.edits import Edit, interpret
     from unpaired_edit.core.toy.oracle import score_edit
-    from unpaired_edit.nodes.loaders import BUILTIN
+    from unpaired_edit.nodes.loaders import LoadEditModel
 
-    model = BUILTIN["builtin/toy-uip2p-16 (toy world editor, trained unpaired)"]()
+    model = LoadEditModel().load("builtin/toy-uip2p-16 (toy world editor, trained unpaired)")[0]
     assert model.info.extra["image_size"] == 16
     source = Scene((Obj("circle", "red", "large", "center"),), "sky")
     instruction = "turn the red circle into a square"

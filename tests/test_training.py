@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from unpaired_edit.core.model_files import load_model, read_metadata
 from unpaired_edit.training.cli import main
 from unpaired_edit.training.config import ConfigError, load_config
+from unpaired_edit.training.files import write_toy_data
 from unpaired_edit.training.methods import METHODS
 from unpaired_edit.training.methods.t2i import T2IOptions
 
@@ -47,10 +48,24 @@ def test_two_steps_write_a_loadable_model_checkpoints_and_logs(tmp_path):
     assert not list(run.rglob("*.partial")) and not list(run.rglob(".*tmp"))
 
 
-def test_resume_is_exact(tmp_path):
-    main(["t2i", "--config", str(_config(tmp_path, "straight", steps=4, checkpoint_every=2, ema_decay=0.9))])
-    main(["t2i", "--config", str(_config(tmp_path, "split", steps=2, checkpoint_every=2, ema_decay=0.9))])
-    main(["t2i", "--config", str(_config(tmp_path, "split", steps=4, checkpoint_every=2, ema_decay=0.9)), "--resume"])
+@pytest.fixture(scope="module")
+def caption_files(tmp_path_factory):
+    """toy-data's caption files: the data config of a run that reads them."""
+    path = write_toy_data("captions", tmp_path_factory.mktemp("captions"), 10)
+    return {"source": "captions", "path": str(path)}
+
+
+@pytest.fixture(params=["toy", "files"])
+def data(request, caption_files):
+    """The data section of a run: the generator, or the user's files (here toy-data's)."""
+    return {} if request.param == "toy" else caption_files
+
+
+def test_resume_is_exact(tmp_path, data):
+    main(["t2i", "--config", str(_config(tmp_path, "straight", steps=4, checkpoint_every=2, ema_decay=0.9, data=data))])
+    main(["t2i", "--config", str(_config(tmp_path, "split", steps=2, checkpoint_every=2, ema_decay=0.9, data=data))])
+    main(["t2i", "--config", str(_config(tmp_path, "split", steps=4, checkpoint_every=2, ema_decay=0.9, data=data)),
+          "--resume"])
     straight, split = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
     assert straight.keys() == split.keys()
     assert all(torch.equal(straight[k], split[k]) for k in straight)
@@ -60,9 +75,9 @@ def test_resume_is_exact(tmp_path):
     assert moved
 
 
-def test_data_workers_feed_the_same_batches_as_the_training_process(tmp_path):
-    main(["t2i", "--config", str(_config(tmp_path, "here", steps=3, validate_every=100))])
-    main(["t2i", "--config", str(_config(tmp_path, "ahead", steps=3, validate_every=100, data={"workers": 2}))])
+def test_data_workers_feed_the_same_batches_as_the_training_process(tmp_path, data):
+    main(["t2i", "--config", str(_config(tmp_path, "here", steps=3, validate_every=100, data=data))])
+    main(["t2i", "--config", str(_config(tmp_path, "ahead", steps=3, validate_every=100, data={**data, "workers": 2}))])
     here, ahead = _weights(tmp_path / "here"), _weights(tmp_path / "ahead")
     assert all(torch.equal(here[k], ahead[k]) for k in here)
 
@@ -71,10 +86,10 @@ def _weights_of_checkpoint(folder):
     return load_file(folder / "weights.safetensors")
 
 
-def test_two_process_ddp_matches_one_process_with_the_whole_batch(tmp_path):
+def test_two_process_ddp_matches_one_process_with_the_whole_batch(tmp_path, data):
     """torchrun with 2 CPU processes (gloo) x batch 2 == 1 process x batch 4, step for step."""
-    one = _config(tmp_path, "one", steps=2, batch_size=4, validate_every=100)
-    two = _config(tmp_path, "two", steps=2, batch_size=2, validate_every=100)
+    one = _config(tmp_path, "one", steps=2, batch_size=4, validate_every=100, data=data)
+    two = _config(tmp_path, "two", steps=2, batch_size=2, validate_every=100, data=data)
     main(["t2i", "--config", str(one)])
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     with socket.socket() as s:
@@ -104,6 +119,8 @@ def test_two_process_ddp_matches_one_process_with_the_whole_batch(tmp_path):
     ({"data": {"workers": -1}}, "'data.workers' must be 0 or more"),
     ({"t2i": {"caption_dropout": "half"}}, "'t2i.caption_dropout' must be a number"),
     ({"supervised": {}}, "Unknown key 'supervised'"),
+    ({"data": {"source": "folder"}}, "'data.source' must be toy, captions, instructions, pairs, not 'folder'"),
+    ({"data": {"source": "captions"}}, "'data.source: captions' needs 'data.path'"),
 ])
 def test_bad_configs_fail_before_training_naming_the_key(tmp_path, change, message):
     path = _config(tmp_path, "bad", **change)

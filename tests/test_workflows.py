@@ -13,7 +13,7 @@ from unpaired_edit.core.images import comfy_to_pixels
 from unpaired_edit.core.model_files import load_model
 from unpaired_edit.core.toy.edits import as_edit
 from unpaired_edit.core.toy.oracle import score_edit
-from unpaired_edit.nodes.loaders import WEIGHTS
+from unpaired_edit.core.builtin import WEIGHTS
 from unpaired_edit.nodes.toy import ToyScene
 from unpaired_edit.nodes.edit import CycleEdit
 from unpaired_edit.runner import check_workflow, load_workflow, run_workflow

@@ -1,5 +1,6 @@
 """``python -m unpaired_edit.training METHOD --config FILE.yaml [--resume]`` and
-``python -m unpaired_edit.training evaluate --model PATH [--task edit|transfer|t2i|chance] [--loc FILE] [--n N]``."""
+``python -m unpaired_edit.training evaluate --model PATH [--task edit|transfer|t2i|chance] [--loc FILE] [--n N]``
+and ``python -m unpaired_edit.training toy-data --kind captions|instructions|pairs --out DIR --n N``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..core.toy.oracle import PRESERVED
 from ..core.toy.world import SPLITS
 from .config import ConfigError, load_config
 from .evaluate import evaluate_captions, evaluate_chance, evaluate_edits, evaluate_transfer, format_table
+from .files import FIELDS, write_toy_data
 from .loop import train
 from .methods import METHODS
 
@@ -28,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=f"Train with the {name} method.")
         sub.add_argument("--config", required=True, help="A YAML file (see training/configs/).")
         sub.add_argument("--resume", action="store_true", help="Continue from the newest checkpoint in output_dir.")
+    toy = commands.add_parser("toy-data", help="Write the toy world as files a file-source config reads.")
+    toy.add_argument("--kind", choices=tuple(FIELDS), required=True, help="Which rows: captions (t2i, clip), "
+                     "instructions (uip2p, byg) or pairs (supervised, loc).")
+    toy.add_argument("--out", required=True, help="The folder: <kind>.jsonl and images/ are written there.")
+    toy.add_argument("--n", type=int, required=True, help="How many rows.")
+    toy.add_argument("--size", type=int, default=16, help="Picture size (default 16).")
+    toy.add_argument("--split", choices=SPLITS, default="train", help="Which scenes (default train).")
+    toy.add_argument("--seed", type=int, default=0, help="Which toy data set (as data.seed; default 0).")
     ev = commands.add_parser("evaluate", help="Score a toy-world model with the oracle.")
     ev.add_argument("--model", help="A model file (e.g. runs/.../model.safetensors); not for --task chance.")
     ev.add_argument("--task", choices=("edit", "transfer", "t2i", "chance"), default="edit",
@@ -56,15 +66,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "toy-data":
+            print(write_toy_data(args.kind, Path(args.out), args.n, args.size, args.split, args.seed))
+            return 0
         method_cls = METHODS[args.command]
         config, options = load_config(args.config, args.command, method_cls.Options)
+        print(train(method_cls(config, options), resume=args.resume))
     except ConfigError as err:
         print(f"Config error: {err}", file=sys.stderr)
         return 2
     except EditError as err:
         print(err, file=sys.stderr)
         return 2
-    print(train(method_cls(config, options), resume=args.resume))
     return 0
 
 
@@ -85,7 +98,7 @@ def _evaluate(args) -> int:
     settings = EditSettings(args.steps or info.steps, args.guidance or default_guidance,
                             args.image_guidance or info.image_guidance, seed=0)
     if args.task == "t2i":
-        result = evaluate_captions(model, args.n, size, settings, args.split)
+        result, _ = evaluate_captions(model, args.n, size, settings, args.split)
         print(f"caption accuracy {result['caption_accuracy']:.3f} on {result['n']} {args.split} captions")
     elif args.task == "transfer":
         hypernetwork = None
@@ -96,7 +109,7 @@ def _evaluate(args) -> int:
         result, _ = evaluate_transfer(model, args.n, size, settings, hypernetwork, args.strength, args.split)
         print(format_table(result))
     else:
-        result = evaluate_edits(model, args.n, size, settings, args.split, cycle=not args.no_cycle)
+        result, _ = evaluate_edits(model, args.n, size, settings, args.split, cycle=not args.no_cycle)
         print(format_table(result))
     run = {"model": str(args.model), "task": args.task, "split": args.split, "settings": vars(settings),
            "strict_preservation": PRESERVED}

@@ -15,14 +15,21 @@ from typing import Any
 
 import yaml
 
+from ..core.builtin import MODELS, builtin_name
+
 
 class ConfigError(ValueError):
     """A bad configuration; the message names the key."""
 
 
+DATA_SOURCES = ("toy", "captions", "instructions", "pairs")
+
+
 @dataclass
 class DataConfig:
-    size: int = 16  # toy images are size x size pixels
+    source: str = "toy"  # toy (the generator) | captions | instructions | pairs (the user's files)
+    path: str = ""  # the file sources: a JSONL file (pictures relative to it), or for captions a folder
+    size: int = 16  # pictures are size x size pixels (files: short side resized, centre-cropped)
     seed: int = 0  # which toy data set (item i is the same for every run with this seed)
     # Processes rendering batches ahead of the model. 0 renders in the training process: on
     # 2 cores a worker only competes with the model (benchmarks/toy_train_speed.py).
@@ -41,7 +48,7 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     output_dir: str
-    model: str = "new"  # "new": an untrained toy model; else a model file or diffusers folder to start from
+    model: str = "new"  # "new": an untrained toy model; a model file or diffusers folder; or a builtin name
     steps: int = 1000
     batch_size: int = 32  # per process
     grad_accum: int = 1
@@ -55,7 +62,6 @@ class TrainConfig:
     log_every: int = 10
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    method: dict = field(default_factory=dict)  # the method's own section, checked by the method
 
     def check(self) -> None:
         if self.mixed_precision not in ("no", "fp16", "bf16"):
@@ -64,12 +70,20 @@ class TrainConfig:
                     "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"'{key}' must be at least 1, not {getattr(self, key)}.")
+        if self.data.source not in DATA_SOURCES:
+            raise ConfigError(f"'data.source' must be {', '.join(DATA_SOURCES)}, not {self.data.source!r}.")
+        if self.data.source != "toy" and not self.data.path:
+            raise ConfigError(f"'data.source: {self.data.source}' needs 'data.path': the JSONL file (or folder) "
+                              "to read.")
+        if self.data.size < 1:
+            raise ConfigError(f"'data.size' must be at least 1, not {self.data.size}.")
         if self.data.workers < 0:
             raise ConfigError(f"'data.workers' must be 0 or more, not {self.data.workers}.")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"'ema_decay' must be in [0, 1), not {self.ema_decay}.")
-        if self.model != "new" and not Path(self.model).exists():
-            raise ConfigError(f"'model' points at {self.model!r}, which does not exist.")
+        if self.model != "new" and not builtin_name(self.model) and not Path(self.model).exists():
+            raise ConfigError(f"'model' points at {self.model!r}, which does not exist (nor is it one of the "
+                              f"builtin models: {', '.join(MODELS)}).")
 
 
 def load_config(path: str | Path, method: str, options_type: type) -> tuple[TrainConfig, Any]:
@@ -86,9 +100,7 @@ def load_config(path: str | Path, method: str, options_type: type) -> tuple[Trai
         raise ConfigError(f"Unknown key '{sorted(sections - {method})[0]}' in {path.name} "
                           f"(method sections: only '{method}' here).")
     method_raw = raw.pop(method, None) or {}
-    raw.pop("method", None)
     config = from_dict(TrainConfig, raw, "")
-    config.method = method_raw
     config.check()
     return config, from_dict(options_type, method_raw, f"{method}.")
 

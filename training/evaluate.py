@@ -20,20 +20,26 @@ from ..core.toy.world import caption, fixed_scenes
 
 @torch.no_grad()
 def evaluate_edits(model: EditModel, n: int, size: int, settings: EditSettings, split: str = "test",
-                   cycle: bool = True) -> dict[str, dict[str, float]]:
+                   cycle: bool = True) -> tuple[dict[str, dict[str, float]], torch.Tensor]:
+    """The oracle's scores of ``n`` distinct edits of ``split`` per kind (with ``cycle``, also the
+    reverse edit's reconstruction error). Returns the table and a grid of (source, edited, true
+    edit) per edit."""
     data = EditDataset(size=size, split=split, length=n, with_target=True, seed=0)
-    rows = []
+    rows, pictures = [], []
     for i in range(n):
         edit, item = data.edit(i), data[i]
         source = item["source"][None]
         if cycle:
             result = cycle_edit(model, source, edit.instruction, edit.reverse, settings)
-            scores = score_edit(result.edited[0], edit)
+            edited = result.edited[0].cpu()
+            scores = score_edit(edited, edit)
             scores["cycle_l1"] = float((result.reconstruction[0].cpu() - item["source"]).abs().mean() / 2)
         else:
-            scores = score_edit(edit_pixels(model, source, edit.instruction, settings)[0], edit)
+            edited = edit_pixels(model, source, edit.instruction, settings)[0].cpu()
+            scores = score_edit(edited, edit)
         rows.append((edit.kind, scores))
-    return summarize(rows)
+        pictures += [item["source"], edited, item["target"]]
+    return summarize(rows), torch.stack(pictures)
 
 
 def evaluate_chance(n: int, size: int, split: str = "test", seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
@@ -70,17 +76,19 @@ def evaluate_transfer(model: EditModel, n: int, size: int, settings: EditSetting
 
 @torch.no_grad()
 def evaluate_captions(model: EditModel, n: int, size: int, settings: EditSettings, split: str = "test",
-                      batch: int = 64) -> dict[str, float]:
-    """Share of the model's own text-to-image samples in which every captioned attribute is right."""
+                      batch: int = 64) -> tuple[dict[str, float], torch.Tensor]:
+    """Share of the model's own text-to-image samples of ``n`` captions of ``split`` in which
+    every captioned attribute is right; and the samples."""
     scenes = fixed_scenes(n, split)
     empty = model.encode_text([""])
-    correct = []
+    correct, samples = [], []
     for start in range(0, n, batch):
         part = scenes[start:start + batch]
         text = model.encode_text([caption(s) for s in part])
         images = sample_toy(model, None, text, empty, settings, Hooks(), shape=(len(part), 3, size, size))
         correct += [caption_correct(image, scene)["all"] for image, scene in zip(images, part)]
-    return {"caption_accuracy": sum(correct) / len(correct), "n": len(correct)}
+        samples.append(images.cpu())
+    return {"caption_accuracy": sum(correct) / len(correct), "n": len(correct)}, torch.cat(samples)
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:

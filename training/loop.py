@@ -19,6 +19,7 @@ from ..core.models import EditModel
 from ..core.toy.datasets import stack
 from . import checkpoint
 from .config import TrainConfig
+from .data import describe
 from .ema import EMA
 from .methods.base import Method
 
@@ -46,6 +47,8 @@ def train(method: Method, resume: bool = False) -> Path:
     # cpu=True is what makes accelerate join a torchrun process group with gloo on a CPU.
     accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=config.mixed_precision,
                               cpu=not torch.cuda.is_available())
+    data = method.dataset()  # every file checked before a model loads
+    accelerator.print(describe(data))
     torch.manual_seed(config.seed)
     model = method.build_model()
     params = _trainable_parameters(method, model, config)
@@ -58,7 +61,7 @@ def train(method: Method, resume: bool = False) -> Path:
     objective, optimizer = accelerator.prepare(Objective(method, model), optimizer)
 
     start = _resume(out, params, ema, optimizer, scheduler) if resume else 0
-    batches = iter(_loader(method.dataset(), config, start, accelerator.num_processes, accelerator.process_index))
+    batches = iter(_loader(data, config, start, accelerator.num_processes, accelerator.process_index))
     log = _Log(out, accelerator, start, config.log_every)
     bar = tqdm(total=config.steps, initial=start, disable=not accelerator.is_main_process, desc=method.name)
     for step in range(start, config.steps):

@@ -10,10 +10,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ...core.builtin import builtin_name, load_builtin
 from ...core.model_files import load_model, save_model
 from ...core.models import EditModel
 from ...core.models.toy import build_toy
 from ..config import TrainConfig
+from ..data import Needs, make_dataset
 from ..ema import EMA
 
 
@@ -24,6 +26,7 @@ class Method:
 
     name: ClassVar[str]
     Options: ClassVar[type]
+    needs: ClassVar[Needs]  # the rows it reads
 
     def __init__(self, config: TrainConfig, options) -> None:
         self.config, self.options = config, options
@@ -33,6 +36,9 @@ class Method:
     def build_model(self) -> EditModel:
         if self.config.model == "new":
             return build_toy(self.config.seed)
+        builtin = builtin_name(self.config.model)
+        if builtin:
+            return load_builtin(builtin, "training config › model")
         return load_model(self.config.model, where="training config › model")
 
     def trainable(self, model: EditModel) -> dict[str, nn.Module]:
@@ -43,7 +49,8 @@ class Method:
         return True
 
     def dataset(self) -> Dataset:
-        raise NotImplementedError
+        """What ``needs`` names, from the toy world or the user's files (``data.source``)."""
+        return make_dataset(self.config.data, self.needs, self.name)
 
     def loss(self, model: EditModel, batch: dict, rngs: list[torch.Generator]) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError

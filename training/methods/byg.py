@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from ...core.adapters import add_lora
 from ...core.conventions import add_noise, velocity, x0_from_velocity
 from ...core.models import EditModel, TextCond
-from ...core.toy.datasets import EditDataset
+from ..config import ConfigError
+from ..data import Needs
 from .base import per_sample
 from .editor import EditorMethod, EditorOptions
 
@@ -117,11 +118,12 @@ def adapters_off(model: EditModel):
 class ByG(EditorMethod):
     name = "byg"
     Options = BygOptions
+    needs = Needs("instructions", ("reverse", "source_caption", "target_caption"))
 
     def build_model(self) -> EditModel:
         model = super().build_model()
         if model.family not in LORA_TARGETS:
-            raise ValueError(f"byg trains flow and toy models, not {model.family}.")
+            raise ConfigError(f"byg trains flow and toy models, not {model.family}.")
         if self.trains_text_encoder(model):  # the prior reads captions as the base did
             self.caption_encoder = copy.deepcopy(model.text_encoder).requires_grad_(False).eval()
         add_lora(model, ADAPTER, self.options.lora_rank, LORA_TARGETS[model.family])
@@ -129,9 +131,6 @@ class ByG(EditorMethod):
 
     def trains(self, name: str) -> bool:
         return name.startswith("text_encoder.") or ".lora_" in name
-
-    def dataset(self):
-        return EditDataset(size=self.config.data.size, seed=self.config.data.seed)
 
     @torch.no_grad()
     def captions(self, model, prompts: list[str]) -> TextCond:

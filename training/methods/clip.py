@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ...core.toy.datasets import CaptionDataset
 from ...core.toy.render import render
 from ...core.toy.world import caption, fixed_scenes
+from ..config import ConfigError
+from ..data import Needs
 from ..image_text import build_toy_clip
 from .base import Method
 
@@ -26,17 +27,15 @@ class ClipOptions:
 class Clip(Method):
     name = "clip"
     Options = ClipOptions
+    needs = Needs("captions")
 
     def build_model(self):
         if self.config.model != "new":
-            raise ValueError("The clip trainer starts from a new encoder: leave 'model' at 'new'.")
+            raise ConfigError("The clip trainer starts from a new encoder: leave 'model' at 'new'.")
         return build_toy_clip(self.config.seed, self.config.data.size, self.options.width, self.options.layers)
 
     def trainable(self, model):
         return model.modules()
-
-    def dataset(self):
-        return CaptionDataset(size=self.config.data.size, seed=self.config.data.seed)
 
     def loss(self, model, batch, rngs):
         images = model.images(batch["image"])

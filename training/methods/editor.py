@@ -8,11 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ...core.editing import edit_pixels
 from ...core.models import EditModel, TextCond
 from ...core.samplers import EditSettings
-from ...core.toy.datasets import EditDataset
-from ...core.toy.oracle import score_edit, summarize
+from ..evaluate import evaluate_edits
 from .base import Method
 
 
@@ -41,18 +39,12 @@ class EditorMethod(Method):
 
     @torch.no_grad()
     def validate(self, model: EditModel) -> tuple[torch.Tensor, dict[str, float]]:
-        """Edit validation-split sources and score them with the oracle: a grid of (source, edited, true
-        edit) triplets and success / preservation / L1 / L2 per kind."""
+        """Edit validation-split sources and score them with the oracle (``evaluate_edits``): a grid
+        of (source, edited, true edit) triplets and strict success, success, preservation, L1 and
+        L2 per kind."""
         o = self.options
         model.text_cache.clear()  # the text encoder may have changed since the last validation
-        data = EditDataset(size=self.config.data.size, split="validation", length=o.validate_edits, with_target=True)
         settings = EditSettings(o.validate_steps, o.validate_guidance, o.validate_image_guidance, seed=0)
-        rows, pictures = [], []
-        for i in range(len(data)):
-            edit, item = data.edit(i), data[i]
-            edited = edit_pixels(model, item["source"][None], item["instruction"], settings)[0]
-            rows.append((edit.kind, score_edit(edited, edit)))
-            pictures += [item["source"], edited.cpu(), item["target"]]
-        table = summarize(rows)
-        metrics = {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
-        return torch.stack(pictures), metrics
+        table, grid = evaluate_edits(model, o.validate_edits, self.config.data.size, settings, "validation",
+                                     cycle=False)
+        return grid, {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}

@@ -32,7 +32,8 @@ from ...core.generated_lora import ATTENTION_PROJECTIONS, LoraDelta, applied, ta
 from ...core.loc import LocConfig, LocHypernetwork, build_hypernetwork, save_hypernetwork
 from ...core.models import EditModel
 from ...core.samplers import EditSettings
-from ...core.toy.datasets import EditDataset
+from ..config import ConfigError
+from ..data import Needs
 from ..evaluate import evaluate_transfer
 from .base import Method, per_sample, training_times
 
@@ -72,13 +73,14 @@ class LocSystem:
 class Loc(Method):
     name = "loc"
     Options = LocOptions
+    needs = Needs("pairs")
 
     def build_model(self) -> LocSystem:
         if self.config.model == "new":
-            raise ValueError("loc needs a trained editor to generate LoRAs for: set 'model'.")
+            raise ConfigError("loc needs a trained editor to generate LoRAs for: set 'model'.")
         editor = super().build_model()
         if editor.family not in ("ip2p", "toy"):
-            raise ValueError(f"loc trains for ip2p and toy editors, not {editor.family}.")
+            raise ConfigError(f"loc trains for ip2p and toy editors, not {editor.family}.")
         o = self.options
         targets = {name: [layer.in_features, layer.out_features]
                    for name, layer in target_layers(editor.denoiser, o.targets).items()}
@@ -90,9 +92,6 @@ class Loc(Method):
 
     def trains(self, name: str) -> bool:
         return not name.startswith("hypernetwork.encoder.tower.")  # a CLIP vision tower stays frozen
-
-    def dataset(self):
-        return EditDataset(size=self.config.data.size, seed=self.config.data.seed, with_target=True)
 
     def loss(self, system: LocSystem, batch: dict, rngs: list[torch.Generator]):
         o, model = self.options, system.editor

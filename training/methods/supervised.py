@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ...core.conventions import add_noise, velocity
-from ...core.toy.datasets import EditDataset
+from ..data import Needs
 from .base import per_sample
 from .editor import EditorMethod, EditorOptions
 
@@ -49,9 +49,7 @@ def ip2p_loss(model, source, target, prompts, noise, timesteps, r, p, generators
 class Supervised(EditorMethod):
     name = "supervised"
     Options = SupervisedOptions
-
-    def dataset(self):
-        return EditDataset(size=self.config.data.size, seed=self.config.data.seed, with_target=True)
+    needs = Needs("pairs")
 
     def loss(self, model, batch, rngs):
         source = batch["source"].to(model.device, model.dtype)

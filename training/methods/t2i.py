@@ -8,10 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from ...core.conventions import add_noise, velocity
-from ...core.samplers import EditSettings, Hooks, sample_toy
-from ...core.toy.datasets import CaptionDataset
-from ...core.toy.oracle import caption_correct
-from ...core.toy.world import caption, fixed_scenes
+from ...core.samplers import EditSettings
+from ..data import Needs
+from ..evaluate import evaluate_captions
 from .base import Method, per_sample
 
 
@@ -26,12 +25,10 @@ class T2IOptions:
 class TextToImage(Method):
     name = "t2i"
     Options = T2IOptions
+    needs = Needs("captions")
 
     def trainable(self, model):
         return {"unet": model.unet, "text_encoder": model.text_encoder}
-
-    def dataset(self):
-        return CaptionDataset(size=self.config.data.size, seed=self.config.data.seed)
 
     def loss(self, model, batch, rngs):
         x0 = batch["image"].to(model.device, model.dtype)
@@ -45,11 +42,9 @@ class TextToImage(Method):
 
     @torch.no_grad()
     def validate(self, model):
-        scenes = fixed_scenes(self.options.validate_samples, "validation")
-        text = model.text_embeddings([caption(s) for s in scenes])  # not the cache: the encoder is training
-        empty = model.text_embeddings([""])
-        size = self.config.data.size
+        """Caption accuracy of text-to-image samples of validation-split captions (``evaluate_captions``)."""
+        model.text_cache.clear()  # the text encoder is training
         settings = EditSettings(self.options.validate_steps, self.options.validate_guidance, 1.0, seed=0)
-        images = sample_toy(model, None, text, empty, settings, Hooks(), shape=(len(scenes), 3, size, size))
-        correct = [caption_correct(image, scene)["all"] for image, scene in zip(images, scenes)]
-        return images, {"caption_accuracy": sum(correct) / len(correct)}
+        result, images = evaluate_captions(model, self.options.validate_samples, self.config.data.size, settings,
+                                           "validation")
+        return images, {"caption_accuracy": result["caption_accuracy"]}

@@ -46,8 +46,8 @@ from torch import nn
 
 from ...core.conventions import add_noise, x0_from_velocity
 from ...core.models import EditModel
-from ...core.toy.datasets import EditDataset
 from ..config import ConfigError
+from ..data import Needs
 from ..image_text import ImageTextEncoder
 from .base import per_sample, training_times
 from .editor import EditorMethod, EditorOptions
@@ -146,17 +146,15 @@ def content_tokens(model: EditModel, prompts: list[str]) -> torch.Tensor:
 class Uip2p(EditorMethod):
     name = "uip2p"
     Options = Uip2pOptions
+    needs = Needs("instructions", ("reverse", "source_caption", "target_caption"))  # captions: the CLIP direction
 
     def build_model(self) -> EditModel:
         model = super().build_model()
         if model.family not in ("ip2p", "toy"):
-            raise ValueError(f"uip2p trains ip2p and toy models, not {model.family}.")
+            raise ConfigError(f"uip2p trains ip2p and toy models, not {model.family}.")
         self.clip = ImageTextEncoder.load(self.options.clip, where="training config › uip2p.clip")
         self.clip.model.to(model.device)
         return model
-
-    def dataset(self):
-        return EditDataset(size=self.config.data.size, seed=self.config.data.seed)
 
     def edit(self, model, clean, t, eps, text, source, words):
         """One pass: the one-step clean estimate from ``clean`` noised to ``t``, with its attention maps."""

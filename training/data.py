@@ -1,0 +1,41 @@
+"""Where a method's data comes from: the toy world's generator (``data.source: toy``) or the
+user's files (``captions``, ``instructions``, ``pairs``: training/files.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch.utils.data import Dataset
+
+from ..core.toy.datasets import CaptionDataset, EditDataset
+from .config import ConfigError, DataConfig
+from .files import FileDataset
+
+@dataclass(frozen=True)
+class Needs:
+    """What a method reads: the kind of rows, and the item keys it needs beyond the kind's
+    required ones (``reverse``, ``source_caption``, ``target_caption``)."""
+
+    kind: str  # captions | instructions | pairs
+    keys: tuple[str, ...] = ()
+
+
+def make_dataset(data: DataConfig, needs: Needs, method: str) -> Dataset:
+    """The data set for ``needs``, its files checked row by row (before any step trains)."""
+    if data.source == "toy":
+        if needs.kind == "captions":
+            return CaptionDataset(size=data.size, seed=data.seed)
+        return EditDataset(size=data.size, seed=data.seed, with_target=needs.kind == "pairs")
+    if data.source != needs.kind:
+        raise ConfigError(f"'{method}' reads {needs.kind} rows, so 'data.source' must be toy or {needs.kind}, "
+                          f"not {data.source}.")
+    return FileDataset(data.path, needs.kind, needs.keys, data.size)
+
+
+def describe(dataset: Dataset) -> str:
+    """A line for the start of a run: where the data comes from and what was skipped."""
+    if not isinstance(dataset, FileDataset):
+        return f"data: the toy world ({type(dataset).__name__}, train split)"
+    skipped = f"; {dataset.skipped} skipped: no reverse instruction, and none the pack can derive" \
+        if dataset.skipped else ""
+    return f"data: {len(dataset)} rows of {dataset.path}{skipped}"
