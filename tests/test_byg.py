@@ -9,7 +9,8 @@ from safetensors.torch import load_file
 from unpaired_edit.core.model_files import load_model, save_model
 from unpaired_edit.core.models.tiny import tiny_flow
 from unpaired_edit.core.models.toy import build_toy
-from unpaired_edit.core.samplers import EditSettings, Hooks, initial_noise, sample_toy
+from unpaired_edit.core.models.toy import sample_toy
+from unpaired_edit.core.samplers import EditSettings, Hooks, initial_noise
 from unpaired_edit.core.toy.datasets import EditDataset, stack
 from unpaired_edit.training.cli import main
 from unpaired_edit.training.config import TrainConfig

@@ -10,7 +10,8 @@ from unpaired_edit.core.conventions import add_noise, x0_from_velocity
 from unpaired_edit.core.editing import edit_pixels
 from unpaired_edit.core.model_files import load_model, read_metadata, save_model
 from unpaired_edit.core.models.toy import build_toy
-from unpaired_edit.core.samplers import EditSettings, Hooks, sample_toy
+from unpaired_edit.core.models.toy import sample_toy
+from unpaired_edit.core.samplers import EditSettings, Hooks
 from unpaired_edit.core.toy.render import render
 from unpaired_edit.core.toy.world import Obj, Scene, caption
 

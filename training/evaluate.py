@@ -9,7 +9,8 @@ import torch
 from ..core.editing import cycle_edit, edit_pixels
 from ..core.loc import LocHypernetwork
 from ..core.models import EditModel
-from ..core.samplers import EditSettings, Hooks, sample_toy
+from ..core.models.toy import sample_toy
+from ..core.samplers import EditSettings, Hooks
 from ..core.toy.chance import BASELINES, chance_pictures
 from ..core.toy.datasets import EditDataset
 from ..core.toy.edits import split_edits, transfer_cases

@@ -6,12 +6,15 @@ import copy
 import hashlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from typing import ClassVar, Sequence
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import torch
 from torch import nn
 
 from ..generated_lora import LoraDelta
+
+if TYPE_CHECKING:
+    from ..samplers import EditSettings, Hooks
 
 
 @dataclass
@@ -115,6 +118,10 @@ class EditModel:
 
     family: ClassVar[str]
     COMPONENTS: ClassVar[tuple[str, ...]]  # constructor argument names, also the saved part names
+    # The denoiser layers an edit LoRA trains (ByG), by name suffix; () for a family it does not train.
+    lora_targets: ClassVar[tuple[str, ...]] = ()
+    # Whether the text encoder learns with the denoiser (a toy model's small one learns the words).
+    text_encoder_trains: ClassVar[bool] = False
     info: ModelInfo
     denoiser: nn.Module
 
@@ -158,6 +165,15 @@ class EditModel:
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
                 source: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def sample(self, source: torch.Tensor, text: TextCond, negative: TextCond, settings: "EditSettings",
+               hooks: "Hooks") -> torch.Tensor:
+        """The family's sampling loop: seeded noise to the edited latents of ``source``."""
+        raise NotImplementedError
+
+    def training_times(self, generators: list[torch.Generator]) -> torch.Tensor:
+        """One flow time per sample, drawn as the family trains: logit-normal (most samples mid-way)."""
+        return torch.sigmoid(torch.stack([torch.randn((), generator=g) for g in generators]))
 
     # -- shared ---------------------------------------------------------------------------
     def components(self) -> dict[str, object]:

@@ -9,9 +9,11 @@ Source modes (``info.extra["source_mode"]``):
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..prompt_length import token_ids
+from ..samplers import EditSettings, Hooks, initial_noise
 from .base import EditModel, ModelInfo, TextCond
 
 SOURCE_MODES = ("offset", "same", "channel")
@@ -41,6 +43,9 @@ class FlowModel(EditModel):
     """FluxTransformer2DModel + AutoencoderKL + CLIP (pooled) and T5-style (tokens) encoders."""
 
     family = "flow"
+    # every layer that carries the edit; x_embedder reads the source
+    lora_targets = ("x_embedder", "to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj",
+                    "to_add_out", "ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2")
     COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2", "scheduler")
 
     def __init__(self, transformer, vae, text_encoder, tokenizer, text_encoder_2, tokenizer_2, scheduler,
@@ -103,6 +108,10 @@ class FlowModel(EditModel):
         z = latents.to(self.vae.dtype) / self.vae.config.scaling_factor + (self.vae.config.shift_factor or 0.0)
         return self.vae.decode(z).sample
 
+    def sample(self, source: torch.Tensor, text: TextCond, negative: TextCond, settings: EditSettings,
+               hooks: Hooks) -> torch.Tensor:
+        return sample_flow(self, source, text, negative, settings, hooks)
+
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
                 source: torch.Tensor | None = None, guidance: torch.Tensor | float | None = None) -> torch.Tensor:
         b, _, h, w = x_t.shape
@@ -132,3 +141,41 @@ class FlowModel(EditModel):
             img_ids=ids,
         ).sample
         return unpack(out[:, :n], h, w)
+
+
+def flow_shift(image_seq_len: int, config) -> float:
+    """FLUX's resolution-dependent shift: linear in the token count between two anchors."""
+    lo, hi = config.get("base_image_seq_len", 256), config.get("max_image_seq_len", 4096)
+    s_lo, s_hi = config.get("base_shift", 0.5), config.get("max_shift", 1.15)
+    slope = (s_hi - s_lo) / (hi - lo)
+    return image_seq_len * slope + (s_lo - slope * lo)
+
+
+@torch.no_grad()
+def sample_flow(model: "FlowModel", source: torch.Tensor, text: TextCond, negative: TextCond,
+                settings: EditSettings, hooks: Hooks) -> torch.Tensor:
+    """Euler on the rectified flow. Guidance is embedded for guidance-distilled models and a
+    batched conditional/unconditional pair otherwise."""
+    scheduler = type(model.scheduler).from_config(model.scheduler.config)
+    b, _, h, w = source.shape
+    sigmas = np.linspace(1.0, 1 / settings.steps, settings.steps)
+    scheduler.set_timesteps(sigmas=sigmas, mu=flow_shift((h // 2) * (w // 2), scheduler.config),
+                            device=source.device)
+    scheduler.set_begin_index(0)
+    generator = torch.Generator("cpu").manual_seed(settings.seed)
+    latents = initial_noise(source.shape, generator, source)
+    cfg = not model.guidance_embedded and settings.guidance > 1.0
+    cond = TextCond.cat([text.repeat_to(b), negative.repeat_to(b)]) if cfg else text.repeat_to(b)
+    src = torch.cat([source, source]) if cfg else source
+    for i, t in enumerate(scheduler.timesteps):
+        hooks.check()
+        x = torch.cat([latents, latents]) if cfg else latents
+        timestep = t.expand(x.shape[0]).to(x.dtype) / 1000
+        v = model.predict(x, timestep, cond, src, guidance=settings.guidance)
+        if cfg:
+            v_cond, v_uncond = v.chunk(2)
+            v = v_uncond + settings.guidance * (v_cond - v_uncond)
+        preview = latents - timestep[:b].reshape(-1, 1, 1, 1) * v
+        latents = scheduler.step(v, t, latents).prev_sample
+        hooks.step(i, settings.steps, preview)
+    return latents

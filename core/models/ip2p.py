@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from ..conventions import DdpmBridge
 from ..prompt_length import token_ids
+from ..samplers import EditSettings, Hooks, initial_noise
 from .base import EditModel, ModelInfo, TextCond
 
 
@@ -60,6 +63,16 @@ class Ip2pModel(EditModel):
         """One UNet call in its own parameterisation (the sampler's fast path)."""
         return self.unet(torch.cat([latents, source], dim=1), timestep, encoder_hidden_states=embeds).sample
 
+    def training_times(self, generators: list[torch.Generator]) -> torch.Tensor:
+        """The UNet's own DDPM steps drawn uniformly, as its training drew them, as flow times."""
+        steps = self.scheduler.config.num_train_timesteps
+        timesteps = torch.stack([torch.randint(0, steps, (), generator=g) for g in generators])
+        return self.bridge.flow_time(timesteps)
+
+    def sample(self, source: torch.Tensor, text: TextCond, negative: TextCond, settings: EditSettings,
+               hooks: Hooks) -> torch.Tensor:
+        return sample_ip2p(self, source, text, negative, settings, hooks)
+
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
                 source: torch.Tensor | None = None) -> torch.Tensor:
         t = torch.as_tensor(t, device=x_t.device).reshape(-1).expand(x_t.shape[0])
@@ -67,3 +80,36 @@ class Ip2pModel(EditModel):
         source = torch.zeros_like(x_t) if source is None else source
         out = self.unet_native(x_native, timestep, text.repeat_to(x_t.shape[0]).embeds, source)
         return self.bridge.velocity_from_native(out, x_native, a.to(x_t.device))
+
+
+@torch.no_grad()
+def sample_ip2p(model: "Ip2pModel", source: torch.Tensor, text: TextCond, negative: TextCond,
+                settings: EditSettings, hooks: Hooks) -> torch.Tensor:
+    """InstructPix2Pix sampling with text and image guidance in one three-branch batch."""
+    scheduler = type(model.scheduler).from_config(model.scheduler.config)
+    scheduler.set_timesteps(settings.steps, device=source.device)
+    generator = torch.Generator("cpu").manual_seed(settings.seed)
+    b = source.shape[0]
+    latents = initial_noise(source.shape, generator, source) * scheduler.init_noise_sigma
+    guided = settings.guidance > 1.0 and settings.image_guidance >= 1.0
+    if guided:
+        embeds = torch.cat([text.repeat_to(b).embeds, negative.repeat_to(b).embeds, negative.repeat_to(b).embeds])
+        sources = torch.cat([source, source, torch.zeros_like(source)])
+    else:
+        embeds, sources = text.repeat_to(b).embeds, source
+    step_kwargs = {"generator": generator} if "generator" in _step_params(scheduler) else {}
+    for i, t in enumerate(scheduler.timesteps):
+        hooks.check()
+        branches = torch.cat([latents] * 3) if guided else latents
+        out = model.unet_native(scheduler.scale_model_input(branches, t), t, embeds, sources)
+        if guided:
+            full, image_only, uncond = out.chunk(3)
+            out = uncond + settings.guidance * (full - image_only) + settings.image_guidance * (image_only - uncond)
+        stepped = scheduler.step(out, t, latents, **step_kwargs)
+        latents = stepped.prev_sample
+        hooks.step(i, settings.steps, getattr(stepped, "pred_original_sample", None))
+    return latents
+
+
+def _step_params(scheduler) -> set[str]:
+    return set(inspect.signature(scheduler.step).parameters)

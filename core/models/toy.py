@@ -13,6 +13,7 @@ from dataclasses import replace
 import torch
 
 from ..prompt_length import token_ids
+from ..samplers import EditSettings, Hooks, initial_noise
 from ..toy.world import vocabulary
 from .base import EditModel, ModelInfo, TextCond
 
@@ -22,6 +23,10 @@ TIME_SCALE = 1000.0  # the UNet's sinusoidal time embedding expects timesteps in
 
 class ToyModel(EditModel):
     family = "toy"
+    # every layer that carries the edit; conv_in reads the source
+    lora_targets = ("conv_in", "conv1", "conv2", "time_emb_proj", "proj_in", "proj_out", "to_q", "to_k", "to_v",
+                    "to_out.0", "ff.net.0.proj", "ff.net.2")
+    text_encoder_trains = True
     COMPONENTS = ("unet", "text_encoder", "tokenizer")
 
     def __init__(self, unet, text_encoder, tokenizer, info: ModelInfo | None = None) -> None:
@@ -62,6 +67,10 @@ class ToyModel(EditModel):
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return latents
 
+    def sample(self, source: torch.Tensor, text: TextCond, negative: TextCond, settings: EditSettings,
+               hooks: Hooks) -> torch.Tensor:
+        return sample_toy(self, source, text, negative, settings, hooks)
+
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
                 source: torch.Tensor | None = None) -> torch.Tensor:
         b = x_t.shape[0]
@@ -95,3 +104,40 @@ def build_toy(seed: int = 0, channels: tuple[int, ...] = (16, 32, 64), text_widt
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
     info = replace(ToyModel.default_info(), name="toy-untrained")
     return ToyModel(unet.eval(), text_encoder.eval(), tokenizer, info)
+
+
+@torch.no_grad()
+def sample_toy(model: "ToyModel", source: torch.Tensor | None, text: TextCond, negative: TextCond,
+               settings: EditSettings, hooks: Hooks, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Euler on uniform times with up to three guidance branches, each only when its scale
+    asks for it: (text, source), (empty, source) and (empty, no source). ``source=None`` is
+    text-to-image sampling of ``shape``."""
+    like = source if source is not None else torch.zeros(shape, device=model.device, dtype=model.dtype)
+    b = like.shape[0]
+    image_guidance = settings.image_guidance if source is not None else 1.0
+    text_only = settings.guidance != 1.0 or image_guidance != 1.0
+    no_source = image_guidance != 1.0
+    src = torch.zeros_like(like) if source is None else source
+    conds, sources = [text.repeat_to(b)], [src]
+    if text_only:
+        conds, sources = conds + [negative.repeat_to(b)], sources + [src]
+    if no_source:
+        conds, sources = conds + [negative.repeat_to(b)], sources + [torch.zeros_like(src)]
+    cond, sources = TextCond.cat(conds), torch.cat(sources)
+    generator = torch.Generator("cpu").manual_seed(settings.seed)
+    x = initial_noise(like.shape, generator, like)
+    times = torch.linspace(1.0, 0.0, settings.steps + 1)
+    for i in range(settings.steps):
+        hooks.check()
+        t, t_next = times[i].item(), times[i + 1].item()
+        v = model.predict(torch.cat([x] * len(conds)), torch.tensor(t), cond, sources).chunk(len(conds))
+        if no_source:
+            v = v[2] + settings.guidance * (v[0] - v[1]) + image_guidance * (v[1] - v[2])
+        elif text_only:
+            v = v[1] + settings.guidance * (v[0] - v[1])
+        else:
+            v = v[0]
+        preview = x - t * v
+        x = x + (t_next - t) * v
+        hooks.step(i, settings.steps, preview)
+    return x

@@ -70,13 +70,3 @@ class Method:
 def per_sample(rngs: list[torch.Generator], shape: tuple[int, ...], draw=torch.randn) -> torch.Tensor:
     """One draw of ``shape`` from each sample's generator, stacked."""
     return torch.stack([draw(shape, generator=g) for g in rngs])
-
-
-def training_times(model: EditModel, rngs: list[torch.Generator]) -> torch.Tensor:
-    """One flow time per sample: ip2p models' own DDPM steps drawn uniformly (as their training
-    drew them), other families a logit-normal t."""
-    if model.family == "ip2p":
-        steps = model.scheduler.config.num_train_timesteps
-        timestep = per_sample(rngs, (), lambda s, generator: torch.randint(0, steps, s, generator=generator))
-        return model.bridge.flow_time(timestep)
-    return torch.sigmoid(per_sample(rngs, ()))

@@ -45,12 +45,6 @@ from .base import per_sample
 from .editor import EditorMethod, EditorOptions
 
 ADAPTER = "byg"
-LORA_TARGETS = {  # every layer that carries the edit; conv_in/x_embedder read the source
-    "toy": ["conv_in", "conv1", "conv2", "time_emb_proj", "proj_in", "proj_out", "to_q", "to_k", "to_v",
-            "to_out.0", "ff.net.0.proj", "ff.net.2"],
-    "flow": ["x_embedder", "to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj",
-             "to_add_out", "ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2"],
-}
 
 
 @dataclass
@@ -122,11 +116,11 @@ class ByG(EditorMethod):
 
     def build_model(self) -> EditModel:
         model = super().build_model()
-        if model.family not in LORA_TARGETS:
-            raise ConfigError(f"byg trains flow and toy models, not {model.family}.")
+        if not model.lora_targets:
+            raise ConfigError(f"byg trains models whose family names its LoRA layers (flow, toy), not {model.family}.")
         if self.trains_text_encoder(model):  # the prior reads captions as the base did
             self.caption_encoder = copy.deepcopy(model.text_encoder).requires_grad_(False).eval()
-        add_lora(model, ADAPTER, self.options.lora_rank, LORA_TARGETS[model.family])
+        add_lora(model, ADAPTER, self.options.lora_rank, list(model.lora_targets))
         return model
 
     def trains(self, name: str) -> bool:

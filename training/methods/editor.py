@@ -25,8 +25,9 @@ class EditorOptions:
 
 class EditorMethod(Method):
     def trains_text_encoder(self, model: EditModel) -> bool:
-        """Only the toy family's small encoder learns the instruction words; the others stay frozen."""
-        return model.family == "toy" and self.options.train_text_encoder
+        """Whether the text encoder learns with the denoiser: where its family lets it (a toy model's
+        small encoder learns the instruction words) and the options do not say no."""
+        return model.text_encoder_trains and self.options.train_text_encoder
 
     def trainable(self, model: EditModel) -> dict[str, nn.Module]:
         denoiser = next(name for name, module in model.modules().items() if module is model.denoiser)

@@ -35,7 +35,7 @@ from ...core.samplers import EditSettings
 from ..config import ConfigError
 from ..data import Needs
 from ..evaluate import evaluate_transfer
-from .base import Method, per_sample, training_times
+from .base import Method, per_sample
 
 
 @dataclass
@@ -107,7 +107,7 @@ class Loc(Method):
             clean, source = answer, query
         z = model.encode_image(clean, rngs + rngs if o.reverse else rngs)
         draws = 2 if o.reverse else 1
-        t = torch.cat([training_times(model, rngs) for _ in range(draws)]).to(z)
+        t = torch.cat([model.training_times(rngs) for _ in range(draws)]).to(z)
         eps = torch.cat([per_sample(rngs, z.shape[1:]) for _ in range(draws)]).to(z)
         text = model.encode_text([""]).repeat_to(len(z))
         with applied(model.denoiser, delta):

@@ -49,7 +49,7 @@ from ...core.models import EditModel
 from ..config import ConfigError
 from ..data import Needs
 from ..image_text import ImageTextEncoder
-from .base import per_sample, training_times
+from .base import per_sample
 from .editor import EditorMethod, EditorOptions
 from .supervised import dropout_masks
 
@@ -167,7 +167,7 @@ class Uip2p(EditorMethod):
         o = self.options
         x = batch["source"].to(model.device, model.dtype)
         z = model.encode_image(x, rngs)
-        t_f, t_r = training_times(model, rngs).to(z), training_times(model, rngs).to(z)
+        t_f, t_r = model.training_times(rngs).to(z), model.training_times(rngs).to(z)
         eps_f, eps_r = per_sample(rngs, z.shape[1:]).to(z), per_sample(rngs, z.shape[1:]).to(z)
         drop_text, drop_image = dropout_masks(per_sample(rngs, (), torch.rand), o.conditioning_dropout)
         forward, reverse = list(batch["instruction"]), list(batch["reverse"])
