@@ -9,7 +9,7 @@ from diffusers import DDPMScheduler
 from unpaired_edit.core.model_files import load_model, save_model
 from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.training.cli import main
-from unpaired_edit.training.methods.supervised import dropout_masks, ip2p_loss
+from unpaired_edit.training.methods.supervised import dropout_masks
 
 
 def test_conditioning_dropout_frequencies():
@@ -22,21 +22,27 @@ def test_conditioning_dropout_frequencies():
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
 def test_ip2p_loss_equals_the_diffusers_recipe(prediction_type):
-    """train_instruct_pix2pix.py, transcribed step by step, on the same batch, noise and times."""
+    """train_instruct_pix2pix.py, transcribed step by step, on the same batch, dropout, noise and
+    times: the ip2p family's denoising loss, fed as the supervised trainer feeds it."""
     model = tiny_ip2p(prediction_type=prediction_type)
     model.scheduler = DDPMScheduler.from_config(model.scheduler.config)  # the recipe trains with DDPM
     g = torch.Generator().manual_seed(0)
     source, target = torch.rand(4, 3, 32, 32, generator=g) * 2 - 1, torch.rand(4, 3, 32, 32, generator=g) * 2 - 1
     prompts = ["make it red", "add a circle", "turn the square blue", "remove the cat"]
-    noise, timesteps = torch.randn(4, 4, 16, 16, generator=g), torch.tensor([3, 250, 600, 999])
     r, p = torch.tensor([0.01, 0.07, 0.12, 0.5]), 0.05  # text dropped / both / image dropped / kept
     with torch.no_grad():
-        ours = ip2p_loss(model, source, target, prompts, noise, timesteps, r, p,
-                         [torch.Generator().manual_seed(i) for i in range(4)])
+        drop_text, drop_image = dropout_masks(r, p)
+        text = model.encode_text(["" if d else c for c, d in zip(prompts, drop_text.tolist())])
+        cond = model.encode_source(source) * (~drop_image).float().reshape(-1, 1, 1, 1)
+        ours = model.denoising_loss(target, text, cond, [torch.Generator().manual_seed(i) for i in range(4)])
+        # the same draws, in the family's order: each sample's noise and DDPM step, then the VAE's sample
+        generators = [torch.Generator().manual_seed(i) for i in range(4)]
+        noise = torch.stack([torch.randn(4, 16, 16, generator=g) for g in generators])
+        timesteps = torch.stack([torch.randint(0, 1000, (), generator=g) for g in generators])
 
         # --- the recipe ---
         vae, unet, scheduler = model.vae, model.unet, model.scheduler
-        latents = vae.encode(target).latent_dist.sample([torch.Generator().manual_seed(i) for i in range(4)])
+        latents = vae.encode(target).latent_dist.sample(generators)
         latents = latents * vae.config.scaling_factor
         noisy_latents = scheduler.add_noise(latents, noise, timesteps)
 

@@ -170,3 +170,12 @@ def test_resume_is_exact(tmp_path, assets):
     straight = load_file(tmp_path / "straight" / "model.safetensors")
     split = load_file(tmp_path / "split" / "model.safetensors")
     assert all(torch.equal(straight[k], split[k]) for k in straight)
+
+
+def test_a_model_without_cross_attention_is_refused_by_what_it_lacks(tmp_path, assets):
+    from unpaired_edit.core.models.tiny import tiny_flow
+
+    save_model(tiny_flow(), tmp_path / "flow.safetensors")
+    config = TrainConfig(output_dir=str(tmp_path), model=str(tmp_path / "flow.safetensors"))
+    with pytest.raises(ConfigError, match="cross-attention maps \\(attn2 layers\\), which this flow model's"):
+        Uip2p(config, Uip2pOptions(clip=str(assets / "clip"))).build_model()

@@ -9,8 +9,10 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ..conventions import add_noise, velocity
 from ..generated_lora import LoraDelta
 
 if TYPE_CHECKING:
@@ -170,6 +172,17 @@ class EditModel:
                hooks: "Hooks") -> torch.Tensor:
         """The family's sampling loop: seeded noise to the edited latents of ``source``."""
         raise NotImplementedError
+
+    def denoising_loss(self, target: torch.Tensor, text: TextCond, source: torch.Tensor,
+                       generators: list[torch.Generator]) -> torch.Tensor:
+        """The family's training loss for denoising ``target`` pixels [B,3,H,W] read with ``text``
+        and ``source`` (``encode_source``, zero where dropped), every draw from the sample's own
+        generator: flow matching in the one time convention, at ``training_times``."""
+        x0 = self.encode_image(target)
+        eps = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in generators]).to(x0)
+        t = self.training_times(generators).to(x0)
+        prediction = self.predict(add_noise(x0, t, eps), t, text, source)
+        return F.mse_loss(prediction.float(), velocity(x0, eps).float())
 
     def training_times(self, generators: list[torch.Generator]) -> torch.Tensor:
         """One flow time per sample, drawn as the family trains: logit-normal (most samples mid-way)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import torch
+import torch.nn.functional as F
 
 from ..conventions import DdpmBridge
 from ..prompt_length import token_ids
@@ -62,6 +63,26 @@ class Ip2pModel(EditModel):
     def unet_native(self, latents: torch.Tensor, timestep, embeds: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         """One UNet call in its own parameterisation (the sampler's fast path)."""
         return self.unet(torch.cat([latents, source], dim=1), timestep, encoder_hidden_states=embeds).sample
+
+    def denoising_loss(self, target: torch.Tensor, text: TextCond, source: torch.Tensor,
+                       generators: list[torch.Generator]) -> torch.Tensor:
+        """InstructPix2Pix's own training loss (diffusers' ``train_instruct_pix2pix.py``): per sample
+        its noise, then a uniform DDPM step, then the VAE's sample of the target."""
+        latents = self.vae.encode(target).latent_dist
+        noise = torch.stack([torch.randn(latents.mean.shape[1:], generator=g) for g in generators]).to(target)
+        steps = self.scheduler.config.num_train_timesteps
+        timesteps = torch.stack([torch.randint(0, steps, (), generator=g) for g in generators]).to(target.device)
+        return self.ddpm_loss(latents.sample(generators) * self.vae.config.scaling_factor, noise, timesteps, text,
+                              source)
+
+    def ddpm_loss(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, text: TextCond,
+                  source: torch.Tensor) -> torch.Tensor:
+        """The UNet's epsilon or v error on ``latents`` noised at ``timesteps``, in its own parameterisation."""
+        noisy = self.scheduler.add_noise(latents, noise, timesteps)
+        prediction = self.unet_native(noisy, timesteps, text.embeds, source)
+        wanted = noise if self.scheduler.config.prediction_type == "epsilon" else \
+            self.scheduler.get_velocity(latents, noise, timesteps)
+        return F.mse_loss(prediction.float(), wanted.float())
 
     def training_times(self, generators: list[torch.Generator]) -> torch.Tensor:
         """The UNet's own DDPM steps drawn uniformly, as its training drew them, as flow times."""

@@ -119,10 +119,15 @@ class AttentionProbe:
         return out / attn.rescale_output_factor
 
 
+def cross_attention(denoiser: nn.Module) -> dict[str, nn.Module]:
+    """The denoiser's cross-attention layers (diffusers' ``attn2``), whose maps L_attn compares."""
+    return {name: m for name, m in denoiser.named_modules() if name.endswith("attn2") and hasattr(m, "processor")}
+
+
 @contextmanager
 def probed(denoiser: nn.Module, words: torch.Tensor):
     """Record the cross-attention (``attn2``) maps of every pass inside the block."""
-    layers = {name: m for name, m in denoiser.named_modules() if name.endswith("attn2") and hasattr(m, "processor")}
+    layers = cross_attention(denoiser)
     if not layers:
         raise ValueError("The denoiser has no cross-attention layers (attn2) to compare.")
     probe, saved = AttentionProbe(words), {name: m.processor for name, m in layers.items()}
@@ -150,8 +155,9 @@ class Uip2p(EditorMethod):
 
     def build_model(self) -> EditModel:
         model = super().build_model()
-        if model.family not in ("ip2p", "toy"):
-            raise ConfigError(f"uip2p trains ip2p and toy models, not {model.family}.")
+        if not cross_attention(model.denoiser):
+            raise ConfigError(f"uip2p compares cross-attention maps (attn2 layers), which this {model.family} "
+                              "model's denoiser lacks; ip2p and toy models have them.")
         self.clip = ImageTextEncoder.load(self.options.clip, where="training config › uip2p.clip")
         self.clip.model.to(model.device)
         return model
