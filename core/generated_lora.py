@@ -57,6 +57,14 @@ class LoraDelta:
         return LoraDelta({k: torch.cat([d.down[k] for d in deltas]) for k in deltas[0].down},
                          {k: torch.cat([d.up[k] for d in deltas]) for k in deltas[0].up})
 
+    def mean(self) -> "LoraDelta":
+        """One LoRA whose weight change is the batch's mean change: the factors side by side along
+        the rank, each up factor divided by the batch size."""
+        n = self.batch
+        down = {k: v.reshape(1, -1, v.shape[-1]) for k, v in self.down.items()}
+        up = {k: (v / n).permute(1, 0, 2).reshape(1, v.shape[1], -1) for k, v in self.up.items()}
+        return LoraDelta(down, up)
+
     def select(self, i: int) -> "LoraDelta":
         return LoraDelta({k: v[i : i + 1] for k, v in self.down.items()}, {k: v[i : i + 1] for k, v in self.up.items()})
 

@@ -55,12 +55,17 @@ def pil_to_pixels(image) -> torch.Tensor:
     return data.view(image.height, image.width, 3).permute(2, 0, 1).float() / 127.5 - 1.0
 
 
-def pixels_to_pil(pixels: torch.Tensor):
-    """[3,H,W] in -1..1 -> an RGB PIL image (rounded to 8 bits)."""
+def comfy_to_pil(image: torch.Tensor):
+    """One ComfyUI picture [H,W,C] in 0..1 -> an 8-bit PIL image (greyscale for one channel)."""
     from PIL import Image
 
-    data = ((pixels.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
-    return Image.fromarray(data.permute(1, 2, 0).contiguous().numpy())
+    data = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return Image.fromarray(data[..., 0] if data.shape[-1] == 1 else data)
+
+
+def pixels_to_pil(pixels: torch.Tensor):
+    """Model pixels [3,H,W] in -1..1 -> an RGB PIL image."""
+    return comfy_to_pil(pixels_to_comfy(pixels[None])[0])
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ class BeforeAfterToLora:
         key = _fingerprint(network, before, after)
         if key not in self._cache:
             with torch.no_grad():
-                delta = average(network(before, after))
+                delta = network(before, after).mean()
             check_lora(delta)
             # The entry holds the network too: while it is cached, no other object can take its id.
             self._cache[key] = (network, EditLora(delta, meta["family"], meta["base_hash"], meta.get("base_name", "")))
@@ -101,15 +101,6 @@ class BeforeAfterToLora:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)
         return (self._cache[key][1],)
-
-
-def average(delta: LoraDelta) -> LoraDelta:
-    """One LoRA whose weight change is the mean of a batch's: their factors side by side along
-    the rank, each up factor divided by the batch size."""
-    n = delta.batch
-    down = {k: v.reshape(1, -1, v.shape[-1]) for k, v in delta.down.items()}
-    up = {k: (v / n).permute(1, 0, 2).reshape(1, v.shape[1], -1) for k, v in delta.up.items()}
-    return LoraDelta(down, up)
 
 
 def check_lora(delta: LoraDelta) -> None:

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from ..core.errors import EditError
-from ..core.images import comfy_to_pixels
+from ..core.images import comfy_to_pil, comfy_to_pixels
 from ..core.toy.edits import as_edit
 from ..core.toy.oracle import score_edit
 from ..nodes import host
@@ -73,7 +73,7 @@ def demo(output_dir: Path, node_classes: Mapping[str, type]) -> int:
     edited, reconstruction, _, score = result.outputs[cycle]
     feeder, slot = api[cycle]["inputs"]["image"]
     source = result.outputs[str(feeder)][slot]
-    pictures = [Image.fromarray((source[0].clamp(0, 1) * 255).round().byte().numpy())]
+    pictures = [comfy_to_pil(source[0])]
     pictures += [Image.open(p) for p in result.files]
     sheet = side_by_side(pictures, ["source", "edited", "reconstruction", "cycle error"])
     sheet_path = output_dir / "sheet.png"

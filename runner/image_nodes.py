@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
 from ..core.errors import EditError
+from ..core.images import comfy_to_pil
 from .context import current_context
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
@@ -78,11 +79,6 @@ def _next_counter(folder: Path, name: str) -> int:
     return max(found, default=0) + 1
 
 
-def _to_pil(image: torch.Tensor) -> Image.Image:
-    pixels = (image.detach().cpu().float().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-
-
 def _check_not_empty(batch: torch.Tensor, where: str) -> None:
     """Refuse a batch of no images, or images of no pixels: there is nothing to save or show."""
     if batch.shape[0] == 0:
@@ -122,7 +118,7 @@ def save_png_batch(images: torch.Tensor, prefix: str, kind: str, prompt: dict | 
     entries = []
     for offset, image in enumerate(images):
         filename = f"{name}_{first + offset:05}_.png"
-        _to_pil(image).save(folder / filename, pnginfo=info, compress_level=4)
+        comfy_to_pil(image).save(folder / filename, pnginfo=info, compress_level=4)
         entries.append({"filename": filename, "subfolder": subfolder, "type": kind})
     return entries
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..core.images import pixels_to_pil
 from ..core.models import EditModel
 from ..core.toy.datasets import stack
 from . import checkpoint
@@ -273,5 +273,4 @@ def save_grid(images: torch.Tensor, path: Path, columns: int = 8) -> None:
         r, c = divmod(i, columns)
         grid[:, r * h:(r + 1) * h, c * w:(c + 1) * w] = image
     path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = ((grid + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
-    Image.fromarray(pixels).save(path)
+    pixels_to_pil(grid).save(path)
