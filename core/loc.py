@@ -8,7 +8,7 @@ paper's M) reads the tokens of both pictures and that feature with one learned q
 target layer; per-layer linear heads turn each query's output into the layer's LoRA factors.
 The ``up`` heads start at zero, so an untrained hypernetwork changes nothing.
 
-Not fixed by the paper, chosen here (methods.md §6.2): targets are the attention projections
+Not fixed by the paper, chosen here: targets are the attention projections
 (where an InstructPix2Pix UNet reads the instruction), rank 4, and the query-per-layer decoder
 of HyperDreamBooth.
 """

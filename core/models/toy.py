@@ -81,7 +81,7 @@ class ToyModel(EditModel):
 
 
 def build_toy(seed: int = 0, channels: tuple[int, ...] = (16, 32, 64), text_width: int = 64) -> ToyModel:
-    """An untrained toy model ("T8" of DESIGN.md: ~1 M parameters, cross-attention only at the
+    """An untrained toy model (~1 M parameters, cross-attention only at the
     lowest resolution and in the middle block, where it is cheap)."""
     from diffusers import UNet2DConditionModel  # building needs the stack; running a built model does not
     from transformers import CLIPTextConfig, CLIPTextModel

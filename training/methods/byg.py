@@ -1,7 +1,7 @@
 """``byg``: Bootstrap your Generator (Tewel et al., ICML 2026), unpaired editing with flow matching.
 
 No edited image is ever seen. Per source ``x`` with instruction ``c``, reverse instruction
-``c̄`` and captions ``p_src`` / ``p_tgt`` (methods.md §2; the time convention is ours: t=1 noise):
+``c̄`` and captions ``p_src`` / ``p_tgt`` (the ByG paper; the time convention is ours: t=1 noise):
 
 1. the EMA editor samples from noise towards the edit in ``rollout_steps`` Euler steps,
    giving the noisy state ``ỹ_t`` at the sampled time and the clean end ``ỹ_0`` (no grad);
@@ -15,7 +15,7 @@ No edited image is ever seen. Per source ``x`` with instruction ``c``, reverse i
 5. identity: ``x`` edited by ``c̄`` (already true of ``x``) must stay ``x``: every sample
    during the warm-up, then a ``identity_prob`` share of them.
 
-Readings where methods.md is unsure, all options here: ``t`` uniform on the rollout grid
+Readings where the paper is unclear, all options here: ``t`` uniform on the rollout grid
 (the snapshot then lies on the EMA trajectory itself), a fresh ``t'`` for the reverse pass,
 identity chosen per sample (in expectation the paper's per-step choice), alpha 0.1.
 Ablations: ``gradient_routing: false`` conditions the reverse pass on ``ŷ`` itself (value and

@@ -1,7 +1,7 @@
 """``loc``: LoRA of Change. A hypernetwork learns to turn one before/after pair (A, A') into a
 LoRA for a frozen editor, from pairs alone.
 
-Per pair (methods.md §6.3):
+Per pair (the LoRA of Change paper):
 - random exchange: with probability ``exchange`` the pair is read as (A', A);
 - the query is the horizontally flipped pair (B, B') = (flip A, flip A') with probability
   ``flip`` (the paper always flips: a query that differs from what H sees);

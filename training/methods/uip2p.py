@@ -9,14 +9,14 @@ its own diffusion time ("unified prediction with varying diffusion steps"):
 - reverse: the source, noised to an independent ``t_r``, conditioned on ``x_edit`` (re-encoded
   as a source, with gradients) and the reverse instruction ``c_r``, gives ``x_rec``.
 
-Losses (methods.md §5.3; the paper's method section could not be read, so every form is our
+Losses (the UIP2P paper's method section could not be read, so every form is our
 most faithful reading and every weight is an option):
 
 - ``L_clip = 1 - cos(E_I(x_edit) - E_I(x), E_T(T_out) - E_T(T_in))``: the picture changes
   the way the captions do (CLIP direction);
 - ``L_recon = |x_rec - x|``, mean L1 on pixels: the reverse edit undoes the forward one;
-- ``L_sim = 1 - cos(E_I(x_rec), E_I(x))``: the semantic half of reconstruction (methods.md
-  §5.0). ``similarity: edited_caption`` selects the other reading kept there,
+- ``L_sim = 1 - cos(E_I(x_rec), E_I(x))``: the semantic half of reconstruction (the
+  reading we hold likelier). ``similarity: edited_caption`` selects the other reading,
   ``1 - cos(E_I(x_edit), E_T(T_out))``;
 - ``L_attn``: the forward and reverse passes attend to their instructions in the same place.
   Per cross-attention layer, the attention every position pays to the instruction's words
