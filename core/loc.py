@@ -153,8 +153,17 @@ def save_hypernetwork(hypernetwork: LocHypernetwork, editor: EditModel, path: st
     return atomic_save(hypernetwork.state_dict(), meta, path)
 
 
-def load_hypernetwork(path: str | Path, where: str = "Load LoC Hypernetwork") -> tuple[LocHypernetwork, dict]:
-    """The hypernetwork (on the CPU, in eval mode) and its file's metadata."""
+@dataclass(frozen=True)
+class LocFile:
+    """A hypernetwork read from its file, and the file's metadata: the editor it was made for
+    (``family``, ``base_hash``, ``base_name``) and its settings (``loc``)."""
+
+    network: LocHypernetwork
+    meta: dict
+
+
+def load_hypernetwork(path: str | Path, where: str = "Load LoC Hypernetwork") -> LocFile:
+    """The hypernetwork of ``path`` (on the CPU, in eval mode) with its file's metadata."""
     path = Path(path)
     meta = read_kind(path, KIND, where, "a LoC hypernetwork",
                      "Pick a file written by `python -m unpaired_edit.training loc`.", {"loc": dict})
@@ -165,4 +174,4 @@ def load_hypernetwork(path: str | Path, where: str = "Load LoC Hypernetwork") ->
         raise EditError(where, f"'{path.name}' has settings that make no hypernetwork ({str(err)[:200]}).",
                         DAMAGED) from None
     hypernetwork.load_state_dict(read_weights(path, where, shapes(hypernetwork.state_dict())))
-    return hypernetwork.eval().requires_grad_(False), meta
+    return LocFile(hypernetwork.eval().requires_grad_(False), meta)

@@ -84,7 +84,7 @@ class BeforeAfterToLora:
     def generate(self, hypernetwork, before, after):
         with libraries("Before/After → Edit LoRA"):
             from ..core.edit_lora import EditLora
-        network, meta = hypernetwork
+        network, meta = hypernetwork.network, hypernetwork.meta
         before = comfy_to_pixels(to_rgb(before, "Before/After → Edit LoRA › before"))
         after = comfy_to_pixels(to_rgb(after, "Before/After → Edit LoRA › after"))
         if len(before) != len(after):

@@ -174,7 +174,8 @@ def test_two_steps_write_a_hypernetwork_for_that_editor(tmp_path, assets, family
     size = {"size": 8 if family == "toy" else 16}
     assert main(["loc", "--config", _config(tmp_path, assets, "run", f"{family}.safetensors", steps=2,
                                             data=size)]) == 0
-    hyper, meta = load_hypernetwork(tmp_path / "run" / "hypernetwork.safetensors")
+    loaded = load_hypernetwork(tmp_path / "run" / "hypernetwork.safetensors")
+    hyper, meta = loaded.network, loaded.meta
     editor = load_model(assets / f"{family}.safetensors")
     assert meta["family"] == family and meta["base_hash"] == editor.base_hash()
     rows = [yaml.safe_load(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -247,7 +248,8 @@ def test_a_clip_vision_tower_encodes_frozen_and_travels_in_the_file(tmp_path, as
     loc = {"width": 32, "blocks": 2, "heads": 2, "vision_tower": str(tmp_path / "clip_vision"),
            "validate_edits": 7, "validate_steps": 2}
     assert main(["loc", "--config", _config(tmp_path, assets, "run", "toy.safetensors", steps=2, loc=loc)]) == 0
-    hyper, meta = load_hypernetwork(tmp_path / "run" / "hypernetwork.safetensors")
+    loaded = load_hypernetwork(tmp_path / "run" / "hypernetwork.safetensors")
+    hyper, meta = loaded.network, loaded.meta
     assert meta["loc"]["vision"]["hidden_size"] == 32 and meta["loc"]["image_mean"] == [0.48, 0.46, 0.41]
     for name, weight in tower.state_dict().items():  # frozen, and saved with the hypernetwork
         assert torch.equal(hyper.encoder.tower.state_dict()[name], weight), name

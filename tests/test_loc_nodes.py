@@ -84,7 +84,7 @@ def test_pairs_of_any_size_and_batches_of_pairs(hypernetwork):
 
 
 def test_a_batch_of_pairs_gives_the_mean_edit(hypernetwork):
-    network = hypernetwork[0]
+    network = hypernetwork.network
     before, after = (comfy_to_pixels(p) for p in _pictures(b=3))
     with torch.no_grad():
         delta = network(before, after)
@@ -117,7 +117,7 @@ def test_nan_or_inf_inputs_and_a_broken_hypernetwork_are_refused(hypernetwork, e
     with pytest.raises(EditError, match=r"^\[Before/After → Edit LoRA › after\] 1 of its 768 values are NaN"):
         BeforeAfterToLora().generate(hypernetwork, before, after)
     with torch.no_grad():
-        hypernetwork[0].up[0].weight[0, 0] = float("nan")  # broken after loading (the loader refuses NaN files)
+        hypernetwork.network.up[0].weight[0, 0] = float("nan")  # broken after loading (the loader refuses NaN files)
     with pytest.raises(EditError, match=r"^\[Before/After → Edit LoRA › hypernetwork\] The edit LoRA came out with "
                                         r"\d+ NaN or infinite values"):
         BeforeAfterToLora().generate(hypernetwork, *_pictures(seed=8))

@@ -54,7 +54,7 @@ def test_an_adapter_fits_its_base_cast_to_half_precision_and_no_other(dtype, tmp
 
 @pytest.mark.parametrize("dtype", HALF, ids=str)
 def test_the_bundled_hypernetwork_fits_its_editor_in_half_precision(dtype):
-    _, meta = load_hypernetwork(WEIGHTS / "toy-loc-16.safetensors")
+    meta = load_hypernetwork(WEIGHTS / "toy-loc-16.safetensors").meta
     editor = load_model(WEIGHTS / "toy-uip2p-16.safetensors")
     assert meta["base_hash"] == editor.base_hash() == editor.to(dtype=dtype).base_hash()
 

@@ -103,8 +103,9 @@ def _evaluate(args) -> int:
     elif args.task == "transfer":
         hypernetwork = None
         if args.loc:
-            hypernetwork, meta = load_hypernetwork(args.loc, "evaluate › --loc")
-            check_made_for(meta, model, "evaluate › --model", "This LoC hypernetwork was made for",
+            loaded = load_hypernetwork(args.loc, "evaluate › --loc")
+            hypernetwork = loaded.network
+            check_made_for(loaded.meta, model, "evaluate › --model", "This LoC hypernetwork was made for",
                            "Evaluate with the edit model the hypernetwork was trained for.")
         result, _ = evaluate_transfer(model, args.n, size, settings, hypernetwork, args.strength, args.split)
         print(format_table(result))
