@@ -17,7 +17,7 @@ from unpaired_edit.core.builtin import WEIGHTS
 from unpaired_edit.nodes.toy import ToyScene
 from unpaired_edit.nodes.edit import CycleEdit
 from unpaired_edit.runner import check_workflow, load_workflow, run_workflow
-from unpaired_edit.runner.cli import main
+from unpaired_edit.demo import main as demo_main
 from unpaired_edit.runner.registry import pack_node_classes
 
 WORKFLOWS = sorted((Path(__file__).parents[1] / "workflows").glob("*.json"))
@@ -95,7 +95,7 @@ def test_a_cycle_it_cannot_undo_stops_before_anything_is_written(tmp_path):
 def test_the_demo_runs_the_bundled_editor_and_the_oracle_approves(tmp_path, capsys):
     """The main command as shipped: workflows/toy_cycle_edit.json on the bundled toy editor;
     the oracle says the shape changed and nothing else did, and the cycle came back."""
-    assert main(["demo", "--output-dir", str(tmp_path)]) == 0
+    assert demo_main(["--output-dir", str(tmp_path)]) == 0
     assert (tmp_path / "sheet.png").is_file() and len(list(tmp_path.rglob("*.png"))) == 4
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert scores["strict"] == 1.0 and scores["preservation"] < 0.05 and scores["cycle_score"] > 0.9
