@@ -200,10 +200,14 @@ def _load_diffusers_folder(folder: Path, where: str) -> EditModel:
     info = _folder_info(folder, where)
     parts = {}
     for name in FAMILIES[family].COMPONENTS:
-        library, cls_name = index[name]
-        cls = getattr(importlib.import_module(library), cls_name)
+        entry = index.get(name)
         try:
-            parts[name] = cls.from_pretrained(folder / name, local_files_only=True)
+            if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(e, str) for e in entry)):
+                raise ValueError(f"model_index.json has no [library, class] for it, but {json.dumps(entry)[:60]}")
+            cls = library_class(*entry)
+            # never unpickle: weights come from .safetensors files only
+            weights_only = {"use_safetensors": True} if issubclass(cls, torch.nn.Module) else {}
+            parts[name] = cls.from_pretrained(folder / name, local_files_only=True, **weights_only)
         except (OSError, ValueError, SafetensorError) as err:
             raise EditError(where, f"Could not load '{name}' from '{folder.name}' ({str(err)[:200]}).",
                             "Check the folder is complete (weights and configs of every component).") from None
@@ -321,16 +325,28 @@ def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], di
     return kept, aliases
 
 
+LIBRARIES = ("diffusers", "transformers")  # the only libraries whose classes a file or folder may name
+
+
+def library_class(library: str, name: str) -> type:
+    """The class ``name`` of ``library`` that a model file or a diffusers folder names: only a
+    class of diffusers or transformers, never another module a file might ask to import."""
+    if library not in LIBRARIES or not name.isidentifier():
+        raise ValueError(f"only diffusers and transformers classes are loaded, not {library}.{name}")
+    cls = getattr(importlib.import_module(library), name, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"{library} has no class {name} (a newer version may)")
+    return cls
+
+
 def _class_path(obj) -> str:
     cls = type(obj)
     return f"{cls.__module__.split('.')[0]}.{cls.__name__}"
 
 
 def _build(class_path: str, config: dict):
-    library, name = class_path.split(".", 1)
-    if library not in ("diffusers", "transformers"):
-        raise ValueError(f"Refusing to build {class_path!r}: only diffusers and transformers classes are allowed.")
-    cls = getattr(importlib.import_module(library), name)
+    library, _, name = class_path.partition(".")
+    cls = library_class(library, name)
     if library == "transformers":
         config_cls = cls.config_class
         return cls(config_cls.from_dict(config))

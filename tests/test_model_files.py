@@ -66,6 +66,32 @@ def test_diffusers_folder_loads(tmp_path):
     assert torch.allclose(_predict(loaded), _predict(model), atol=1e-6)
 
 
+def test_a_folder_may_name_diffusers_and_transformers_classes_only_and_is_never_unpickled(tmp_path):
+    """model_index.json names the class of each part: another library is never imported, and a
+    part whose weights are a pickle (.bin) only is refused rather than unpickled."""
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    model = tiny_ip2p()
+    StableDiffusionInstructPix2PixPipeline(vae=model.vae, text_encoder=model.text_encoder, tokenizer=model.tokenizer,
+                                           unet=model.unet, scheduler=model.scheduler, safety_checker=None,
+                                           feature_extractor=None,
+                                           requires_safety_checker=False).save_pretrained(tmp_path / "ip2p")
+    index_file = tmp_path / "ip2p" / "model_index.json"
+    index = json.loads(index_file.read_text())
+    for entry, message in ((["os", "system"], "only diffusers and transformers classes are loaded, not os.system"),
+                           (["diffusers", "NoSuchModel"], "diffusers has no class NoSuchModel"),
+                           (None, "model_index.json has no \\[library, class\\] for it")):
+        index_file.write_text(json.dumps({**index, "unet": entry}))
+        with pytest.raises(EditError, match=f"Could not load 'unet' from 'ip2p' \\({message}"):
+            load_model(tmp_path / "ip2p")
+    index_file.write_text(json.dumps(index))
+    unet = tmp_path / "ip2p" / "unet"
+    torch.save(model.unet.state_dict(), unet / "diffusion_pytorch_model.bin")
+    (unet / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(EditError, match="Could not load 'unet' from 'ip2p'"):
+        load_model(tmp_path / "ip2p")
+
+
 def test_missing_and_corrupt_files(tmp_path):
     with pytest.raises(EditError, match="does not exist"):
         load_model(tmp_path / "nope.safetensors")
