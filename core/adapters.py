@@ -8,9 +8,9 @@ from pathlib import Path
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
+from .containers import FORMAT_VERSION, atomic_save, check_made_for, read_kind, read_weights
 from .errors import EditError
 from .file_checks import check_fields, shapes
-from .model_files import FORMAT_VERSION, atomic_save, check_made_for, read_kind, read_weights
 from .models import EditModel
 
 # The LoraConfig fields an adapter file carries, with their types.

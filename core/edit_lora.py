@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
+from .containers import FORMAT_VERSION, atomic_save, check_made_for, read_kind, read_weights
 from .errors import EditError
 from .file_checks import DAMAGED, Shape
 from .generated_lora import LoraDelta
-from .model_files import FORMAT_VERSION, atomic_save, check_made_for, read_kind, read_weights
 from .models import EditModel
 
 KIND = "edit_lora"

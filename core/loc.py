@@ -24,10 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
+from .containers import FORMAT_VERSION, atomic_save, read_kind, read_weights
 from .errors import EditError
 from .file_checks import DAMAGED, from_metadata, shapes
 from .generated_lora import LoraDelta
-from .model_files import FORMAT_VERSION, atomic_save, clip_preprocessing, read_kind, read_weights
+from .model_files import clip_preprocessing
 from .models import EditModel
 
 KIND = "loc_hypernetwork"

@@ -1,36 +1,29 @@
-"""Loading and saving edit models and adapters.
+"""Loading and saving edit models.
 
-Our files are safetensors with one JSON document in the header under ``unpaired_edit``:
-``{"format_version", "kind": "model" | "adapter", "info": ModelInfo, ...}``. A model file holds
-every component (keys prefixed ``<component>.``) plus the configs, tokenizers and scheduler
-needed to rebuild it offline. Diffusers folders and original-layout InstructPix2Pix
+A model file is one of our containers (``core/containers.py``) of kind "model": every
+component (keys prefixed ``<component>.``) plus the configs, tokenizers and scheduler needed to
+rebuild it offline, and its ModelInfo. Diffusers folders and original-layout InstructPix2Pix
 checkpoints load too. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from .containers import (FORMAT_VERSION, atomic_save, existing_file, json_object, library_class, read_metadata,
+                         read_tensors, read_weights)
 from .errors import EditError
-from .file_checks import (DAMAGED, UPDATE, Shape, check_fields, check_finite, check_weights, from_metadata,
-                          newer_version, shapes)
+from .file_checks import DAMAGED, check_fields, check_finite, from_metadata, shapes
 from .ldm_checkpoints import is_ldm_ip2p, load_ldm_ip2p
 from .models import FAMILIES, EditModel, ModelInfo
 
-FORMAT_VERSION = 1
-META_KEY = "unpaired_edit"
-PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pt2"}
 # Pipelines we know how to wrap, by the class name in a diffusers folder's model_index.json.
 PIPELINE_FAMILIES = {
     "StableDiffusionInstructPix2PixPipeline": ("ip2p", {}),
@@ -39,64 +32,12 @@ PIPELINE_FAMILIES = {
 FOLDER_INFO = "unpaired_edit.json"  # optional ModelInfo beside model_index.json
 CLIP_PREPROCESSOR = "preprocessor_config.json"  # a CLIP folder's image mean and std
 # What the metadata of each kind of file holds (key -> type; see file_checks.check_fields).
-DOCUMENT = {"format_version": int, "kind": str}
-MADE_FOR = {"family": str, "base_hash": str, "base_name": str}  # of adapters, edit LoRAs, hypernetworks
 MODEL = {"info": dict, "modules": dict[str, dict], "tokenizers": dict[str, dict], "scheduler": dict}
 MODULE = {"class": str, "config": dict, "aliases": dict[str, str]}
 TOKENIZER = {"json": str, "options": dict}
 
 
 # -- reading ------------------------------------------------------------------------------
-
-def read_metadata(path: str | Path, where: str) -> dict:
-    """The ``unpaired_edit`` header document of a safetensors file ({} when absent)."""
-    path = _existing(path, where)
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise EditError(where, f"'{path.name}' is a pickle-based checkpoint, which can run code when loaded.",
-                        "Use a .safetensors file (convert it once with a trusted tool).")
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise EditError(where, f"'{path.name}' is not a readable safetensors file ({err}).",
-                        "Re-download or re-export the file; it may be truncated or damaged.") from None
-    if META_KEY not in meta:
-        return {}
-    doc = _json_object(meta[META_KEY])
-    if doc is None:
-        raise EditError(where, f"'{path.name}' has damaged Unpaired Edit metadata.", "Re-export the file.")
-    check_fields(doc, DOCUMENT, path.name, where)
-    if doc["format_version"] > FORMAT_VERSION:
-        raise EditError(where, newer_version(path.name, f"file format {doc['format_version']}; this version reads "
-                                                        f"up to {FORMAT_VERSION}"), UPDATE)
-    return doc
-
-
-def read_kind(path: str | Path, kind: str, where: str, what: str, fix: str, fields: dict[str, object]) -> dict:
-    """The metadata of one of our files that must be of ``kind`` (``what`` names it for the
-    message), made for a base model and holding ``fields`` (key -> type)."""
-    meta = read_metadata(path, where)
-    if meta.get("kind") != kind:
-        raise EditError(where, f"'{Path(path).name}' is not {what}.", fix)
-    return check_fields(meta, {**MADE_FOR, **fields}, Path(path).name, where, optional=["base_name"])
-
-
-def read_weights(path: str | Path, where: str, expected: dict[str, Shape]) -> dict[str, torch.Tensor]:
-    """The tensors of ``path``, which must be exactly ``expected`` (name -> shape) and finite."""
-    path = Path(path)
-    tensors = _read_tensors(path, where)
-    check_weights(tensors, expected, path.name, where)
-    return tensors
-
-
-def check_made_for(made_for: dict, model: EditModel, where: str, what: str, fix: str) -> None:
-    """Refuse a model other than the base an adapter, edit LoRA or hypernetwork was made for
-    (``made_for`` holds its family, base_hash and base_name; ``what`` begins the message)."""
-    if made_for["family"] != model.family or made_for["base_hash"] != model.base_hash():
-        raise EditError(where, f"{what} '{made_for.get('base_name') or '?'}' ({made_for['family']}, "
-                               f"{made_for['base_hash']}), but the model is '{model.info.name or '?'}' "
-                               f"({model.family}, {model.base_hash()}).", fix)
-
 
 def clip_preprocessing(folder: str | Path, where: str) -> dict:
     """The image preprocessing saved beside a CLIP model folder ({} when none), after checking
@@ -114,7 +55,7 @@ def load_model(path: str | Path, where: str = "Load Edit Model", clip_tokenizer:
     """Load a diffusers folder, one of our single-file models, or an original-layout
     InstructPix2Pix checkpoint (which needs ``clip_tokenizer``, a CLIP tokenizer folder),
     onto the CPU in float32."""
-    path = _existing(path, where)
+    path = existing_file(path, where)
     if path.is_dir():
         return _load_diffusers_folder(path, where)
     meta = read_metadata(path, where)
@@ -177,7 +118,7 @@ def _load_original_layout(path: Path, where: str, clip_tokenizer: Path | None) -
         raise EditError(where, f"'{path.name}' carries no tokenizer, and no CLIP tokenizer folder was found.",
                         "Load it inside ComfyUI (which ships CLIP's tokenizer), or use its diffusers folder.")
     tokenizer = AutoTokenizer.from_pretrained(str(clip_tokenizer), local_files_only=True)
-    tensors = _read_tensors(path, where)
+    tensors = read_tensors(path, where)
     check_finite(tensors, path.name, where)
     try:
         return load_ldm_ip2p(tensors, tokenizer, name=path.stem)
@@ -224,7 +165,7 @@ def _folder_info(folder: Path, where: str) -> ModelInfo | None:
     info_file = folder / FOLDER_INFO
     if not info_file.is_file():
         return None
-    data = _json_object(info_file.read_text())
+    data = json_object(info_file.read_text())
     name = f"{folder.name}/{FOLDER_INFO}"
     if data is None:
         raise EditError(where, f"'{name}' is not a JSON object.", f"Fix or delete {FOLDER_INFO}.")
@@ -264,53 +205,7 @@ def save_model(model: EditModel, path: str | Path) -> Path:
     return atomic_save(tensors, meta, path)
 
 
-def atomic_save(tensors: dict[str, torch.Tensor], meta: dict, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        save_file(contiguous, tmp, metadata={META_KEY: json.dumps(meta, default=_json_default)})
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a model file is not
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 # -- helpers ------------------------------------------------------------------------------
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _json_object(text: str) -> dict | None:
-    """``text`` parsed, if it is a JSON object."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _existing(path: str | Path, where: str) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise EditError(where, f"'{path}' does not exist.", "Check the name, or refresh the node's file list.")
-    return path
-
-
-def _read_tensors(path: Path, where: str) -> dict[str, torch.Tensor]:
-    try:
-        with safe_open(str(path), "pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise EditError(where, f"'{path.name}' could not be read ({err}).", "Re-download or re-export it.") from None
-
 
 def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """safetensors refuses shared storage (tied embeddings): keep one name, record the rest."""
@@ -323,20 +218,6 @@ def _dedupe(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], di
             seen[key] = name
             kept[name] = tensor
     return kept, aliases
-
-
-LIBRARIES = ("diffusers", "transformers")  # the only libraries whose classes a file or folder may name
-
-
-def library_class(library: str, name: str) -> type:
-    """The class ``name`` of ``library`` that a model file or a diffusers folder names: only a
-    class of diffusers or transformers, never another module a file might ask to import."""
-    if library not in LIBRARIES or not name.isidentifier():
-        raise ValueError(f"only diffusers and transformers classes are loaded, not {library}.{name}")
-    cls = getattr(importlib.import_module(library), name, None)
-    if not isinstance(cls, type):
-        raise ValueError(f"{library} has no class {name} (a newer version may)")
-    return cls
 
 
 def _class_path(obj) -> str:
@@ -367,9 +248,3 @@ def _tokenizer_options(tok) -> dict:
     return options
 
 
-def _json_default(value):
-    if isinstance(value, (torch.dtype, Path)):
-        return str(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"Cannot store {type(value).__name__} in metadata.")

@@ -15,7 +15,8 @@ from unpaired_edit.core.edit_lora import EditLora, load_edit_lora, save_edit_lor
 from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.generated_lora import LoraDelta, target_layers
 from unpaired_edit.core.loc import LocConfig, LocHypernetwork, load_hypernetwork, save_hypernetwork
-from unpaired_edit.core.model_files import META_KEY, load_model, save_model
+from unpaired_edit.core.containers import META_KEY
+from unpaired_edit.core.model_files import load_model, save_model
 from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.core.models.toy import build_toy
 

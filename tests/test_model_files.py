@@ -12,7 +12,8 @@ from safetensors.torch import save_file
 
 from unpaired_edit.core.adapters import add_lora, load_adapter, save_adapter
 from unpaired_edit.core.errors import EditError
-from unpaired_edit.core.model_files import load_model, read_metadata, save_model
+from unpaired_edit.core.containers import read_metadata
+from unpaired_edit.core.model_files import load_model, save_model
 from unpaired_edit.core.models.tiny import tiny_flow, tiny_ip2p
 
 

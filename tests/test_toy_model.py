@@ -8,7 +8,8 @@ import torch
 
 from unpaired_edit.core.conventions import add_noise, x0_from_velocity
 from unpaired_edit.core.editing import edit_pixels
-from unpaired_edit.core.model_files import load_model, read_metadata, save_model
+from unpaired_edit.core.containers import read_metadata
+from unpaired_edit.core.model_files import load_model, save_model
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.models.toy import sample_toy
 from unpaired_edit.core.samplers import EditSettings, Hooks

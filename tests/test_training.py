@@ -13,7 +13,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from unpaired_edit.core.model_files import load_model, read_metadata
+from unpaired_edit.core.containers import read_metadata
+from unpaired_edit.core.model_files import load_model
 from unpaired_edit.training.cli import main
 from unpaired_edit.training.config import ConfigError, load_config
 from unpaired_edit.training.files import write_toy_data

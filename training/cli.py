@@ -10,9 +10,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.containers import check_made_for
 from ..core.errors import EditError
 from ..core.loc import load_hypernetwork
-from ..core.model_files import check_made_for, load_model
+from ..core.model_files import load_model
 from ..core.samplers import EditSettings
 from ..core.toy.oracle import PRESERVED
 from ..core.toy.world import SPLITS
