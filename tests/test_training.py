@@ -186,3 +186,36 @@ def test_shipped_configs_load(path, tmp_path, monkeypatch):
     name = path.stem.split("_")[0]
     config, options = load_config(path, name, METHODS[name].Options)
     assert config.output_dir.startswith("runs/") and isinstance(options, METHODS[name].Options)
+
+
+def test_learning_rate_schedules_warm_up_then_decay_to_zero():
+    from unpaired_edit.training.config import OptimConfig, TrainConfig
+    from unpaired_edit.training.loop import lr_factor
+
+    def factors(schedule):
+        config = TrainConfig(output_dir="x", steps=10, optim=OptimConfig(warmup_steps=4, schedule=schedule))
+        return [lr_factor(config, s) for s in range(10)]
+
+    assert factors("constant") == [0.25, 0.5, 0.75] + [1.0] * 7
+    for schedule in ("cosine", "linear"):
+        f = factors(schedule)
+        assert f[:4] == [0.25, 0.5, 0.75, 1.0] and all(a > b for a, b in zip(f[3:], f[4:])) and 0 < f[-1] < 0.2
+    assert factors("linear")[-1] == pytest.approx(1 / 7)
+    assert factors("cosine")[-1] < factors("linear")[-1]  # cosine ends flatter
+
+
+def test_resume_is_exact_under_a_decaying_schedule(tmp_path):
+    """A cosine run resumed from its step-2 checkpoint ends with the weights of the run that went on."""
+    optim = {"lr": 1e-3, "warmup_steps": 2, "schedule": "cosine"}
+    config = _config(tmp_path, "run", steps=4, checkpoint_every=2, optim=optim)
+    main(["t2i", "--config", str(config)])
+    straight = _weights(tmp_path / "run")
+    checkpoints = tmp_path / "run" / "checkpoints"
+    shutil.rmtree(checkpoints / "step-000004")
+    (checkpoints / "latest").write_text("step-000002")
+    main(["t2i", "--config", str(config), "--resume"])
+    resumed = _weights(tmp_path / "run")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    lrs = [yaml.safe_load(line)["lr"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+           if '"lr"' in line]
+    assert lrs == pytest.approx([5e-4, 1e-3, 7.5e-4, 2.5e-4])  # warm-up, then cosine: the rate each step used

@@ -23,6 +23,7 @@ class ConfigError(ValueError):
 
 
 DATA_SOURCES = ("toy", "captions", "instructions", "pairs")
+SCHEDULES = ("constant", "cosine", "linear")
 
 
 @dataclass
@@ -42,6 +43,7 @@ class OptimConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 100
+    schedule: str = "constant"  # after the linear warm-up: constant | cosine | linear (both decay to 0 at the last step)
     grad_clip: float = 1.0  # 0 turns clipping off
 
 
@@ -79,6 +81,8 @@ class TrainConfig:
             raise ConfigError(f"'data.size' must be at least 1, not {self.data.size}.")
         if self.data.workers < 0:
             raise ConfigError(f"'data.workers' must be 0 or more, not {self.data.workers}.")
+        if self.optim.schedule not in SCHEDULES:
+            raise ConfigError(f"'optim.schedule' must be {', '.join(SCHEDULES)}, not {self.optim.schedule!r}.")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"'ema_decay' must be in [0, 1), not {self.ema_decay}.")
         if self.model != "new" and not builtin_name(self.model) and not Path(self.model).exists():

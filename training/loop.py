@@ -7,6 +7,7 @@ import json
 import math
 import time
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -54,8 +55,7 @@ def train(method: Method, resume: bool = False) -> Path:
     params = _trainable_parameters(method, model, config)
     optimizer = _adamw(list(params.values()), config)
     # Stepped by hand once per optimizer step (accelerate would step it once per process).
-    warmup = max(1, config.optim.warmup_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, config))
     ema = EMA(params, config.ema_decay) if config.ema_decay else None
     method.ema = ema
     objective, optimizer = accelerator.prepare(Objective(method, model), optimizer)
@@ -78,11 +78,12 @@ def train(method: Method, resume: bool = False) -> Path:
                 optimizer.step()
                 optimizer.zero_grad()
         logs["loss"] = accelerator.reduce(loss.detach(), "mean").item()  # over processes, not just this one
+        lr = scheduler.get_last_lr()[0]  # the rate this step used
         scheduler.step()
         if ema is not None:
             ema.update()
         done = step + 1
-        log.add(done, logs, scheduler.get_last_lr()[0], time.perf_counter() - started, done == config.steps)
+        log.add(done, logs, lr, time.perf_counter() - started, done == config.steps)
         bar.update(1)
         bar.set_postfix(loss=f"{logs['loss']:.4f}", it_s=f"{log.rate:.2f}")
         if done % config.validate_every == 0 or done == config.steps:
@@ -91,6 +92,16 @@ def train(method: Method, resume: bool = False) -> Path:
             _checkpoint(out, done, params, ema, optimizer, scheduler, accelerator, config)
     bar.close()
     return _export(method, model, ema, accelerator, out)
+
+
+def lr_factor(config: TrainConfig, step: int) -> float:
+    """The learning rate of optimizer step ``step`` (from 0) over ``optim.lr``: a linear warm-up over
+    ``warmup_steps``, then ``schedule``: constant, or a cosine or linear decay reaching 0 after the last step."""
+    warmup, steps = max(1, config.optim.warmup_steps), config.steps
+    if step + 1 < warmup or config.optim.schedule == "constant":
+        return min(1.0, (step + 1) / warmup)
+    done = (step + 1 - warmup) / max(1, steps - warmup + 1)  # 0 at the end of the warm-up, 1 after the last step
+    return 0.5 * (1 + math.cos(math.pi * done)) if config.optim.schedule == "cosine" else 1.0 - done
 
 
 def _adamw(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
