@@ -13,6 +13,7 @@ from unpaired_edit.core.models.toy import sample_toy
 from unpaired_edit.core.samplers import EditSettings, Hooks, initial_noise
 from unpaired_edit.core.toy.datasets import EditDataset, stack
 from unpaired_edit.training.cli import main
+from unpaired_edit.training.methods.base import TrainState
 from unpaired_edit.training.config import TrainConfig
 from unpaired_edit.training.methods.byg import (ByG, BygOptions, adapters_off, direction_loss, flow_matching_loss,
                                                 merged_copy, prior_loss, rollout, route)
@@ -97,7 +98,7 @@ def test_gradient_reaches_the_lora_and_text_encoder_only(tmp_path, toy_base):
         for key, p in module.named_parameters():
             p.requires_grad_(method.trains(f"{name}.{key}"))
     batch, rngs = _batch()
-    loss, logs = method.loss(model, batch, rngs)
+    loss, logs = method.loss(model, batch, rngs, TrainState())
     assert {"identity", "prior_forward", "cycle", "prior_reverse"} <= logs.keys()  # both branches ran
     loss.backward()
     lora = {k: p for k, p in model.unet.named_parameters() if ".lora_" in k}

@@ -19,6 +19,7 @@ from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.toy.datasets import EditDataset, stack
 from unpaired_edit.training.cli import main
+from unpaired_edit.training.methods.base import TrainState
 from unpaired_edit.training.config import TrainConfig
 from unpaired_edit.training.methods.loc import Loc, LocOptions
 
@@ -193,7 +194,8 @@ def test_only_the_hypernetwork_learns(tmp_path, assets):
     system.editor.text_encoder.requires_grad_(False)
     _wake(system.hypernetwork)
     data = EditDataset(size=8, length=2, with_target=True)
-    loss, logs = method.loss(system, stack([data[0], data[1]]), [torch.Generator().manual_seed(i) for i in range(2)])
+    loss, logs = method.loss(system, stack([data[0], data[1]]), [torch.Generator().manual_seed(i) for i in range(2)],
+                               TrainState())
     loss.backward()
     assert all(p.grad is not None for p in system.hypernetwork.parameters())
     assert logs["forward"] > 0 and logs["reverse"] > 0

@@ -11,6 +11,7 @@ from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.toy.datasets import EditDataset, stack
 from unpaired_edit.training.cli import main
+from unpaired_edit.training.methods.base import TrainState
 from unpaired_edit.training.config import ConfigError, TrainConfig
 from unpaired_edit.training.image_text import build_toy_clip
 from unpaired_edit.training.methods.uip2p import (Uip2p, Uip2pOptions, attention_loss, clip_direction_loss,
@@ -99,7 +100,7 @@ def test_each_term_trains_the_editor_and_nothing_frozen(tmp_path, assets, term):
     method = Uip2p(config, Uip2pOptions(clip=str(assets / "clip"), conditioning_dropout=0.0, **weights))
     model = method.build_model()
     batch, rngs = _batch()
-    loss, logs = method.loss(model, batch, rngs)
+    loss, logs = method.loss(model, batch, rngs, TrainState())
     assert {"clip", "recon", "sim", "attn"} <= logs.keys() and loss.item() > 0
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.unet.parameters())

@@ -22,7 +22,7 @@ from . import checkpoint
 from .config import TrainConfig
 from .data import describe
 from .ema import EMA
-from .methods.base import Method
+from .methods.base import Method, TrainState
 
 
 class Objective(nn.Module):
@@ -33,8 +33,8 @@ class Objective(nn.Module):
         self.parts = nn.ModuleDict(model.modules())
         self.method, self.model = method, model
 
-    def forward(self, batch: dict, rngs: list[torch.Generator]):
-        return self.method.loss(self.model, batch, rngs)
+    def forward(self, batch: dict, rngs: list[torch.Generator], state: TrainState):
+        return self.method.loss(self.model, batch, rngs, state)
 
 
 def sample_seed(run_seed: int, index: int) -> int:
@@ -57,7 +57,6 @@ def train(method: Method, resume: bool = False) -> Path:
     # Stepped by hand once per optimizer step (accelerate would step it once per process).
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, config))
     ema = EMA(params, config.ema_decay) if config.ema_decay else None
-    method.ema = ema
     objective, optimizer = accelerator.prepare(Objective(method, model), optimizer)
 
     start = _resume(out, params, ema, optimizer, scheduler) if resume else 0
@@ -66,12 +65,12 @@ def train(method: Method, resume: bool = False) -> Path:
     bar = tqdm(total=config.steps, initial=start, disable=not accelerator.is_main_process, desc=method.name)
     for step in range(start, config.steps):
         started = time.perf_counter()
-        method.step = step
+        state = TrainState(step, ema)
         for _ in range(config.grad_accum):
             indices, batch = next(batches)
             rngs = [torch.Generator().manual_seed(sample_seed(config.seed, i)) for i in indices]
             with accelerator.accumulate(objective):
-                loss, logs = objective(batch, rngs)
+                loss, logs = objective(batch, rngs, state)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.optim.grad_clip:
                     accelerator.clip_grad_norm_(list(params.values()), config.optim.grad_clip)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,6 +19,15 @@ from ..data import Needs, make_dataset
 from ..ema import EMA
 
 
+@dataclass(frozen=True)
+class TrainState:
+    """Where the loop is, for a method's loss: the optimizer step being computed (from 0) and the
+    loop's EMA of the trainable weights (None without one), which some methods sample from."""
+
+    step: int = 0
+    ema: EMA | None = None
+
+
 class Method:
     """One training recipe. ``loss`` gets one ``torch.Generator`` per sample, seeded from the
     run's seed and the sample's global index, so every random draw (noise, time, dropout) is
@@ -30,8 +39,6 @@ class Method:
 
     def __init__(self, config: TrainConfig, options) -> None:
         self.config, self.options = config, options
-        self.step = 0  # the optimizer step being computed, set by the loop
-        self.ema: EMA | None = None  # the loop's average of the trainable weights, for methods that sample from it
 
     def build_model(self) -> EditModel:
         if self.config.model == "new":
@@ -52,7 +59,8 @@ class Method:
         """What ``needs`` names, from the toy world or the user's files (``data.source``)."""
         return make_dataset(self.config.data, self.needs, self.name)
 
-    def loss(self, model: EditModel, batch: dict, rngs: list[torch.Generator]) -> tuple[torch.Tensor, dict]:
+    def loss(self, model: EditModel, batch: dict, rngs: list[torch.Generator],
+             state: TrainState) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
 
     def validate(self, model: EditModel) -> tuple[torch.Tensor, dict[str, float]]:

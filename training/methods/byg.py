@@ -138,14 +138,14 @@ class ByG(EditorMethod):
             v = model.predict(torch.cat([y, y]), torch.cat([t, t]), self.captions(model, first + second), None)
         return v.chunk(2)
 
-    def loss(self, model, batch, rngs):
+    def loss(self, model, batch, rngs, state):
         o = self.options
         # The source latent both as the picture to reconstruct and as the condition: the toy
         # and flow families condition on the very latents they denoise.
         x = model.encode_source(batch["source"].to(model.device, model.dtype))
         shape = x.shape[1:]
         # Every sample draws the same numbers in the same order, whatever branch it takes.
-        p_identity = 1.0 if self.step < o.identity_warmup else o.identity_prob
+        p_identity = 1.0 if state.step < o.identity_warmup else o.identity_prob
         identity = (per_sample(rngs, (), torch.rand) < p_identity).to(x.device)
         k = per_sample(rngs, (), lambda s, generator: torch.randint(1, o.rollout_steps + 1, s, generator=generator))
         noise, eps_rev, eps_id = (per_sample(rngs, shape).to(x) for _ in range(3))
@@ -155,7 +155,8 @@ class ByG(EditorMethod):
         # The rollout swaps the EMA weights in and out in place, so it runs before any pass
         # that keeps the weights for backward.
         if len(edit):
-            y_t, y_0 = self.bootstrap(model, x[edit], pick("instruction"), noise[edit], k[edit].to(x.device))
+            y_t, y_0 = self.bootstrap(model, state.ema, x[edit], pick("instruction"), noise[edit],
+                                      k[edit].to(x.device))
         per = torch.zeros(len(x), device=x.device)
         logs = {}
         if identity.any():
@@ -173,9 +174,9 @@ class ByG(EditorMethod):
         return loss, {"loss": loss.item(), **logs}
 
     @torch.no_grad()
-    def bootstrap(self, model, x, instruction, noise, k):
+    def bootstrap(self, model, ema, x, instruction, noise, k):
         """The EMA editor's own edit of ``x``: (state at t = k/steps, clean end), no gradient."""
-        with self.ema.swapped_in() if self.ema is not None else nullcontext():
+        with ema.swapped_in() if ema is not None else nullcontext():
             return rollout(model, noise, self.instructions(model, instruction), x, self.options.rollout_steps, k)
 
     def identity_loss(self, model, x, reverse, t, eps):

@@ -37,7 +37,7 @@ class Clip(Method):
     def trainable(self, model):
         return model.modules()
 
-    def loss(self, model, batch, rngs):
+    def loss(self, model, batch, rngs, state):
         images = model.images(batch["image"])
         texts = model.texts(batch["caption"])
         logits = model.model.logit_scale.exp() * images @ texts.T

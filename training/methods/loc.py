@@ -35,7 +35,7 @@ from ...core.samplers import EditSettings
 from ..config import ConfigError
 from ..data import Needs
 from ..evaluate import evaluate_transfer
-from .base import Method, per_sample
+from .base import Method, TrainState, per_sample
 
 
 @dataclass
@@ -93,7 +93,7 @@ class Loc(Method):
     def trains(self, name: str) -> bool:
         return not name.startswith("hypernetwork.encoder.tower.")  # a CLIP vision tower stays frozen
 
-    def loss(self, system: LocSystem, batch: dict, rngs: list[torch.Generator]):
+    def loss(self, system: LocSystem, batch: dict, rngs: list[torch.Generator], state: TrainState):
         o, model = self.options, system.editor
         a, a2 = batch["source"].to(model.device, model.dtype), batch["target"].to(model.device, model.dtype)
         swap = _column(per_sample(rngs, (), torch.rand) < o.exchange)

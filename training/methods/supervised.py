@@ -35,7 +35,7 @@ class Supervised(EditorMethod):
     Options = SupervisedOptions
     needs = Needs("pairs")
 
-    def loss(self, model, batch, rngs):
+    def loss(self, model, batch, rngs, state):
         source = batch["source"].to(model.device, model.dtype)
         target = batch["target"].to(model.device, model.dtype)
         drop_text, drop_image = dropout_masks(per_sample(rngs, (), torch.rand), self.options.conditioning_dropout)

@@ -30,7 +30,7 @@ class TextToImage(Method):
     def trainable(self, model):
         return {"unet": model.unet, "text_encoder": model.text_encoder}
 
-    def loss(self, model, batch, rngs):
+    def loss(self, model, batch, rngs, state):
         x0 = batch["image"].to(model.device, model.dtype)
         eps = per_sample(rngs, x0.shape[1:]).to(x0)
         t = torch.sigmoid(per_sample(rngs, ())).to(x0)  # logit-normal: most samples mid-way

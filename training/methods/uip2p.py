@@ -169,7 +169,7 @@ class Uip2p(EditorMethod):
             v = model.predict(x_t, t, text, source)
         return x0_from_velocity(x_t, t, v), maps
 
-    def loss(self, model, batch, rngs):
+    def loss(self, model, batch, rngs, state):
         o = self.options
         x = batch["source"].to(model.device, model.dtype)
         z = model.encode_image(x, rngs)
