@@ -19,8 +19,8 @@ from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.toy.datasets import EditDataset, stack
 from unpaired_edit.training.cli import main
+from unpaired_edit.training.config import ConfigError, TrainConfig
 from unpaired_edit.training.methods.base import TrainState
-from unpaired_edit.training.config import TrainConfig
 from unpaired_edit.training.methods.loc import Loc, LocOptions
 
 
@@ -259,6 +259,15 @@ def test_a_clip_vision_tower_encodes_frozen_and_travels_in_the_file(tmp_path, as
     assert any(torch.count_nonzero(up) > 0 for up in delta.up.values())
     with pytest.raises(EditError, match="not a CLIP model folder"):
         build_hypernetwork(hyper.config, tmp_path / "run")
+
+
+def test_an_editor_without_the_target_layers_is_refused_by_what_it_lacks(tmp_path):
+    from unpaired_edit.core.models.tiny import tiny_flow
+
+    save_model(tiny_flow(), tmp_path / "flow.safetensors")
+    config = TrainConfig(output_dir=str(tmp_path), model=str(tmp_path / "flow.safetensors"))
+    with pytest.raises(ConfigError, match="'loc.targets' names \\(attn1.to_q, .*\\), which this flow model's"):
+        Loc(config, LocOptions()).build_model()
 
 
 def test_loc_needs_an_editor(tmp_path, assets):

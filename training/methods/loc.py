@@ -79,11 +79,13 @@ class Loc(Method):
         if self.config.model == "new":
             raise ConfigError("loc needs a trained editor to generate LoRAs for: set 'model'.")
         editor = super().build_model()
-        if editor.family not in ("ip2p", "toy"):
-            raise ConfigError(f"loc trains for ip2p and toy editors, not {editor.family}.")
         o = self.options
-        targets = {name: [layer.in_features, layer.out_features]
-                   for name, layer in target_layers(editor.denoiser, o.targets).items()}
+        try:
+            layers = target_layers(editor.denoiser, o.targets)
+        except ValueError:
+            raise ConfigError(f"loc makes LoRAs for the layers 'loc.targets' names ({', '.join(o.targets)}), which "
+                              f"this {editor.family} model's denoiser lacks; ip2p and toy UNets have them.") from None
+        targets = {name: [layer.in_features, layer.out_features] for name, layer in layers.items()}
         config = LocConfig(targets, o.rank, o.width, o.blocks, o.heads, o.encoder_size, o.patch, o.encoder_blocks)
         return LocSystem(editor, build_hypernetwork(config, o.vision_tower).to(editor.device))
 
