@@ -29,6 +29,7 @@ def assets(tmp_path_factory):
     build_toy_clip(seed=0, size=SIZE, width=32, layers=1).save(root / "clip")
     for kind in ("captions", "instructions", "pairs"):
         write_toy_data(kind, root / kind, 12, size=SIZE)
+        write_toy_data(kind, root / f"{kind}-validation", 4, size=SIZE, split="validation")
     return root
 
 
@@ -127,9 +128,23 @@ def _config(tmp_path, assets, method, source, model=None, **extra):
     ("byg", "instructions", "toy.safetensors"),
 ])
 def test_every_trainer_trains_two_steps_from_files(tmp_path, assets, capsys, method, source, model):
-    assert main([method, "--config", _config(tmp_path, assets, method, source, model)]) == 0
+    """...and validates on held-out rows of the same kind (data.validation)."""
+    validation = str(assets / f"{source}-validation" / f"{source}.jsonl")
+    config = yaml.safe_load(open(_config(tmp_path, assets, method, source, model)))
+    config["data"]["validation"] = validation
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    assert main([method, "--config", str(tmp_path / "run.yaml")]) == 0
     printed = capsys.readouterr().out
     assert f"data: 12 rows of {assets / source / f'{source}.jsonl'}" in printed
+    assert f"validation: 4 rows of {validation}" in printed
+    rows = [json.loads(line) for line in (tmp_path / method / "metrics.jsonl").read_text().splitlines()]
+    validated = next(r for r in rows if r["step"] == 2 and "loss" not in r)
+    wanted = {"supervised": {"val/all/l1"}, "loc": {"val/all/l1"}, "clip": {"val/retrieval"}}.get(method, set())
+    assert set(validated) - {"step"} == wanted  # no oracle for rows of files: only what they can tell
+    grid = Image.open(tmp_path / method / "samples" / "step-000002.png")
+    # 4 rows x (source, edited[, after]); t2i samples its 2 validate_samples captions, clip shows the 4 pictures
+    pictures = {"supervised": 12, "loc": 12, "uip2p": 8, "byg": 8, "t2i": 2, "clip": 4}[method]
+    assert grid.size == (8 * SIZE, -(-pictures // 8) * SIZE)  # eight to a row
     written = Path(printed.splitlines()[-1])  # the CLI prints what the trainer wrote
     assert written.parent == tmp_path / method and written.exists()
     if method in ("t2i", "supervised", "uip2p", "byg"):

@@ -31,6 +31,8 @@ class DataConfig:
     source: str = "toy"  # toy (the generator) | captions | instructions | pairs (the user's files)
     path: str = ""  # the file sources: a JSONL file (pictures relative to it), or for captions a folder
     size: int = 16  # pictures are size x size pixels (files: short side resized, centre-cropped)
+    validation: str = ""  # held-out rows of the same kind (a JSONL file or caption folder) to validate on;
+    # empty: the toy world's validation split
     seed: int = 0  # which toy data set (item i is the same for every run with this seed)
     # Processes rendering batches ahead of the model. 0 renders in the training process: on
     # 2 cores a worker only competes with the model (benchmarks/toy_train_speed.py).
@@ -43,7 +45,7 @@ class OptimConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 100
-    schedule: str = "constant"  # after the linear warm-up: constant | cosine | linear (both decay to 0 at the last step)
+    schedule: str = "constant"  # after the linear warm-up: constant | cosine | linear (decaying to 0 at the end)
     grad_clip: float = 1.0  # 0 turns clipping off
 
 

@@ -32,6 +32,12 @@ def make_dataset(data: DataConfig, needs: Needs, method: str) -> Dataset:
     return FileDataset(data.path, needs.kind, needs.keys, data.size)
 
 
+def held_out(data: DataConfig, needs: Needs) -> FileDataset | None:
+    """The rows ``data.validation`` names, checked like the training rows; None: validate on the
+    toy world's validation split."""
+    return FileDataset(data.validation, needs.kind, needs.keys, data.size) if data.validation else None
+
+
 def describe(dataset: Dataset) -> str:
     """A line for the start of a run: where the data comes from and what was skipped."""
     if not isinstance(dataset, FileDataset):

@@ -81,15 +81,42 @@ def evaluate_captions(model: EditModel, n: int, size: int, settings: EditSetting
     """Share of the model's own text-to-image samples of ``n`` captions of ``split`` in which
     every captioned attribute is right; and the samples."""
     scenes = fixed_scenes(n, split)
-    empty = model.encode_text([""])
     correct, samples = [], []
     for start in range(0, n, batch):
         part = scenes[start:start + batch]
-        text = model.encode_text([caption(s) for s in part])
-        images = sample_toy(model, None, text, empty, settings, Hooks(), shape=(len(part), 3, size, size))
+        images = sample_captions(model, [caption(s) for s in part], size, settings)
         correct += [caption_correct(image, scene)["all"] for image, scene in zip(images, part)]
         samples.append(images.cpu())
     return {"caption_accuracy": sum(correct) / len(correct), "n": len(correct)}, torch.cat(samples)
+
+
+@torch.no_grad()
+def edit_rows(model: EditModel, rows, n: int, settings: EditSettings,
+              hypernetwork: LocHypernetwork | None = None) -> tuple[dict[str, float], torch.Tensor]:
+    """Edit the first ``n`` rows of a file data set (``instructions`` or ``pairs``): each source by
+    its instruction or, with a hypernetwork, by the LoRA its own pair makes; the mean L1 to the
+    row's after picture where rows have one. Returns the metrics and a grid of (source, edited
+    [, after]) per row."""
+    pictures, errors = [], []
+    for i in range(min(n, len(rows))):
+        row = rows[i]
+        editor, instruction = model, row["instruction"]
+        if hypernetwork is not None:
+            delta = hypernetwork(row["source"][None].to(model.device), row["target"][None].to(model.device))
+            editor, instruction = model.with_edit_lora(delta, 1.0), ""
+        edited = edit_pixels(editor, row["source"][None], instruction, settings)[0].cpu()
+        pictures += [row["source"], edited]
+        if "target" in row:
+            pictures.append(row["target"])
+            errors.append(float((edited - row["target"]).abs().mean() / 2))
+    return ({"all/l1": sum(errors) / len(errors)} if errors else {}), torch.stack(pictures)
+
+
+@torch.no_grad()
+def sample_captions(model: EditModel, captions: list[str], size: int, settings: EditSettings) -> torch.Tensor:
+    """A toy model's text-to-image samples of ``captions``, [N,3,size,size]."""
+    text, empty = model.encode_text(captions), model.encode_text([""])
+    return sample_toy(model, None, text, empty, settings, Hooks(), shape=(len(captions), 3, size, size))
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:

@@ -53,7 +53,8 @@ class FileDataset(Dataset):
         rows = read_rows(self.path, kind)
         self.rows, self.skipped = _usable(rows, kind, keys)
         # every item has the same keys, whichever optional fields its row has
-        self.texts = [key for field, (key, required) in FIELDS[kind].items() if required and field not in PICTURE_FIELDS]
+        self.texts = [key for field, (key, required) in FIELDS[kind].items()
+                      if required and field not in PICTURE_FIELDS]
         self.texts += [key for key in keys if key not in self.texts]
         if not self.rows:
             raise ConfigError(f"{path}: none of its {len(rows)} rows can be used ({self.skipped} without a "

@@ -48,8 +48,10 @@ def train(method: Method, resume: bool = False) -> Path:
     # cpu=True is what makes accelerate join a torchrun process group with gloo on a CPU.
     accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=config.mixed_precision,
                               cpu=not torch.cuda.is_available())
-    data = method.dataset()  # every file checked before a model loads
+    data, rows = method.dataset(), method.held_out()  # every file checked before a model loads
     accelerator.print(describe(data))
+    if rows is not None:
+        accelerator.print(f"validation: {describe(rows)[6:]}")
     torch.manual_seed(config.seed)
     model = method.build_model()
     params = _trainable_parameters(method, model, config)
@@ -86,7 +88,7 @@ def train(method: Method, resume: bool = False) -> Path:
         bar.update(1)
         bar.set_postfix(loss=f"{logs['loss']:.4f}", it_s=f"{log.rate:.2f}")
         if done % config.validate_every == 0 or done == config.steps:
-            _validate(method, model, ema, accelerator, out, done, log)
+            _validate(method, model, rows, ema, accelerator, out, done, log)
         if done % config.checkpoint_every == 0 or done == config.steps:
             _checkpoint(out, done, params, ema, optimizer, scheduler, accelerator, config)
     bar.close()
@@ -196,11 +198,11 @@ def _checkpoint(out, step, params, ema, optimizer, scheduler, accelerator, confi
     accelerator.wait_for_everyone()
 
 
-def _validate(method, model, ema, accelerator, out, step, log) -> None:
+def _validate(method, model, rows, ema, accelerator, out, step, log) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         with _averaged(ema), _eval(model):
-            images, metrics = method.validate(model)
+            images, metrics = method.validate(model, rows)
         save_grid(images, out / "samples" / f"step-{step:06d}.png")
         log.write({"step": step, **{f"val/{k}": v for k, v in metrics.items()}})
     accelerator.wait_for_everyone()

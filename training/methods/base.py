@@ -15,7 +15,7 @@ from ...core.model_files import load_model, save_model
 from ...core.models import EditModel
 from ...core.models.toy import build_toy
 from ..config import TrainConfig
-from ..data import Needs, make_dataset
+from ..data import Needs, held_out, make_dataset
 from ..ema import EMA
 
 
@@ -63,8 +63,13 @@ class Method:
              state: TrainState) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
 
-    def validate(self, model: EditModel) -> tuple[torch.Tensor, dict[str, float]]:
-        """Pictures for a grid ([N,3,H,W] in -1..1) and metrics."""
+    def held_out(self) -> Dataset | None:
+        """The file rows ``data.validation`` names, or None for the toy world's validation split."""
+        return held_out(self.config.data, self.needs)
+
+    def validate(self, model: EditModel, rows: Dataset | None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Pictures for a grid ([N,3,H,W] in -1..1) and metrics: on ``rows`` (``held_out``) when
+        given, else on the toy world's validation split."""
         raise NotImplementedError
 
     def save(self, model: EditModel, out: Path) -> Path:

@@ -46,10 +46,15 @@ class Clip(Method):
         return loss, {"loss": loss.item()}
 
     @torch.no_grad()
-    def validate(self, model):
-        scenes = fixed_scenes(self.options.validate_samples, "validation")
-        images = torch.stack([render(s, self.config.data.size) for s in scenes])
-        captions = [caption(s) for s in scenes]
+    def validate(self, model, rows):
+        """Picture-to-caption retrieval on validation-split scenes, or on the held-out rows."""
+        if rows is not None:
+            items = [rows[i] for i in range(min(self.options.validate_samples, len(rows)))]
+            images, captions = torch.stack([item["image"] for item in items]), [item["caption"] for item in items]
+        else:
+            scenes = fixed_scenes(self.options.validate_samples, "validation")
+            images = torch.stack([render(s, self.config.data.size) for s in scenes])
+            captions = [caption(s) for s in scenes]
         best = (model.images(images) @ model.texts(captions).T).argmax(1)
         # A caption may describe several of the pictures: any picture it fits counts as found.
         found = [captions[j] == captions[i] for i, j in enumerate(best.tolist())]

@@ -10,7 +10,7 @@ from torch import nn
 
 from ...core.models import EditModel, TextCond
 from ...core.samplers import EditSettings
-from ..evaluate import evaluate_edits
+from ..evaluate import edit_rows, evaluate_edits
 from .base import Method
 
 
@@ -39,13 +39,16 @@ class EditorMethod(Method):
         return model.text_embeddings(prompts) if self.trains_text_encoder(model) else model.encode_text(prompts)
 
     @torch.no_grad()
-    def validate(self, model: EditModel) -> tuple[torch.Tensor, dict[str, float]]:
-        """Edit validation-split sources and score them with the oracle (``evaluate_edits``): a grid
-        of (source, edited, true edit) triplets and strict success, success, preservation, L1 and
-        L2 per kind."""
+    def validate(self, model: EditModel, rows) -> tuple[torch.Tensor, dict[str, float]]:
+        """Edit validation sources: the toy world's, scored by the oracle (``evaluate_edits``: a grid
+        of (source, edited, true edit) and strict success, success, preservation, L1 and L2 per
+        kind), or the held-out rows' (``edit_rows``)."""
         o = self.options
         model.text_cache.clear()  # the text encoder may have changed since the last validation
         settings = EditSettings(o.validate_steps, o.validate_guidance, o.validate_image_guidance, seed=0)
+        if rows is not None:
+            metrics, grid = edit_rows(model, rows, o.validate_edits, settings)
+            return grid, metrics
         table, grid = evaluate_edits(model, o.validate_edits, self.config.data.size, settings, "validation",
                                      cycle=False)
         return grid, {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}

@@ -34,7 +34,7 @@ from ...core.models import EditModel
 from ...core.samplers import EditSettings
 from ..config import ConfigError
 from ..data import Needs
-from ..evaluate import evaluate_transfer
+from ..evaluate import edit_rows, evaluate_transfer
 from .base import Method, TrainState, per_sample
 
 
@@ -123,10 +123,14 @@ class Loc(Method):
         return loss, logs
 
     @torch.no_grad()
-    def validate(self, system: LocSystem) -> tuple[torch.Tensor, dict[str, float]]:
+    def validate(self, system: LocSystem, rows) -> tuple[torch.Tensor, dict[str, float]]:
         """Δ from each validation-split pair, applied to another scene the same instruction fits, scored
-        by the oracle: a grid of (before, after, new scene, its edit, true edit) and metrics."""
+        by the oracle: a grid of (before, after, new scene, its edit, true edit) and metrics. With
+        held-out rows, Δ from each row's pair remakes its after picture (``edit_rows``)."""
         settings = EditSettings(self.options.validate_steps, 1.0, 1.0, seed=0)
+        if rows is not None:
+            metrics, grid = edit_rows(system.editor, rows, self.options.validate_edits, settings, system.hypernetwork)
+            return grid, metrics
         table, pictures = evaluate_transfer(system.editor, self.options.validate_edits, self.config.data.size,
                                             settings, system.hypernetwork, split="validation")
         metrics = {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from ...core.conventions import add_noise, velocity
 from ...core.samplers import EditSettings
 from ..data import Needs
-from ..evaluate import evaluate_captions
+from ..evaluate import evaluate_captions, sample_captions
 from .base import Method, per_sample
 
 
@@ -41,10 +41,14 @@ class TextToImage(Method):
         return loss, {"loss": loss.item()}
 
     @torch.no_grad()
-    def validate(self, model):
-        """Caption accuracy of text-to-image samples of validation-split captions (``evaluate_captions``)."""
+    def validate(self, model, rows):
+        """Caption accuracy of text-to-image samples of validation-split captions (``evaluate_captions``),
+        or samples of the held-out rows' captions."""
         model.text_cache.clear()  # the text encoder is training
         settings = EditSettings(self.options.validate_steps, self.options.validate_guidance, 1.0, seed=0)
+        if rows is not None:
+            captions = [rows[i]["caption"] for i in range(min(self.options.validate_samples, len(rows)))]
+            return sample_captions(model, captions, self.config.data.size, settings), {}
         result, images = evaluate_captions(model, self.options.validate_samples, self.config.data.size, settings,
                                            "validation")
         return images, {"caption_accuracy": result["caption_accuracy"]}
