@@ -24,11 +24,6 @@ from .file_checks import DAMAGED, check_fields, check_finite, from_metadata, sha
 from .ldm_checkpoints import is_ldm_ip2p, load_ldm_ip2p
 from .models import FAMILIES, EditModel, ModelInfo
 
-# Pipelines we know how to wrap, by the class name in a diffusers folder's model_index.json.
-PIPELINE_FAMILIES = {
-    "StableDiffusionInstructPix2PixPipeline": ("ip2p", {}),
-    "FluxKontextPipeline": ("flow", {"source_mode": "offset"}),
-}
 FOLDER_INFO = "unpaired_edit.json"  # optional ModelInfo beside model_index.json
 CLIP_PREPROCESSOR = "preprocessor_config.json"  # a CLIP folder's image mean and std
 # What the metadata of each kind of file holds (key -> type; see file_checks.check_fields).
@@ -132,12 +127,17 @@ def _load_diffusers_folder(folder: Path, where: str) -> EditModel:
     if not index_file.is_file():
         raise EditError(where, f"'{folder.name}' has no model_index.json, so it is not a diffusers pipeline folder.",
                         "Point at the folder that contains model_index.json.")
-    index = json.loads(index_file.read_text())
-    pipeline = index.get("_class_name", "")
-    if pipeline not in PIPELINE_FAMILIES:
-        raise EditError(where, f"'{folder.name}' holds a {pipeline or 'unknown'} pipeline, which is not an edit model "
-                        f"this pack runs.", f"Use one of: {', '.join(PIPELINE_FAMILIES)}.")
-    family, extra = PIPELINE_FAMILIES[pipeline]
+    index = json_object(index_file.read_text(errors="replace"))
+    if index is None:
+        raise EditError(where, f"'{folder.name}/model_index.json' is not a JSON object.",
+                        "Re-download the folder, or restore model_index.json.")
+    pipeline = index.get("_class_name") if isinstance(index.get("_class_name"), str) else ""
+    pipelines = {name: (family, extra) for family, cls in FAMILIES.items() for name, extra in cls.pipelines.items()}
+    if pipeline not in pipelines:
+        held = f"a {pipeline} pipeline" if pipeline else "an unknown pipeline"
+        raise EditError(where, f"'{folder.name}' holds {held}, which is not an edit model this pack runs.",
+                        f"Use one of: {', '.join(pipelines)}.")
+    family, extra = pipelines[pipeline]
     info = _folder_info(folder, where)
     parts = {}
     for name in FAMILIES[family].COMPONENTS:

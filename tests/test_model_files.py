@@ -171,3 +171,8 @@ def test_folder_of_another_pipeline_is_refused(tmp_path):
     (tmp_path / "sd" / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
     with pytest.raises(EditError, match="StableDiffusionPipeline.*not an edit model.*Fix: Use one of"):
         load_model(tmp_path / "sd")
+    for broken, message in (("[1, 2]", "is not a JSON object"), ("{not json", "is not a JSON object"),
+                            ('{"_class_name": ["a"]}', "holds an unknown pipeline")):
+        (tmp_path / "sd" / "model_index.json").write_text(broken)
+        with pytest.raises(EditError, match=message):
+            load_model(tmp_path / "sd")

@@ -124,6 +124,9 @@ class EditModel:
     lora_targets: ClassVar[tuple[str, ...]] = ()
     # Whether the text encoder learns with the denoiser (a toy model's small one learns the words).
     text_encoder_trains: ClassVar[bool] = False
+    # The diffusers pipelines (model_index.json's _class_name) a folder of this family holds, each
+    # with the info.extra settings a folder of it implies.
+    pipelines: ClassVar[dict[str, dict]] = {}
     info: ModelInfo
     denoiser: nn.Module
 

@@ -43,6 +43,7 @@ class FlowModel(EditModel):
     """FluxTransformer2DModel + AutoencoderKL + CLIP (pooled) and T5-style (tokens) encoders."""
 
     family = "flow"
+    pipelines = {"FluxKontextPipeline": {"source_mode": "offset"}}
     # every layer that carries the edit; x_embedder reads the source
     lora_targets = ("x_embedder", "to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj",
                     "to_add_out", "ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj", "ff_context.net.2")

@@ -22,6 +22,7 @@ class Ip2pModel(EditModel):
     """
 
     family = "ip2p"
+    pipelines = {"StableDiffusionInstructPix2PixPipeline": {}}
     COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
     def __init__(self, unet, vae, text_encoder, tokenizer, scheduler, info: ModelInfo | None = None) -> None:
