@@ -72,7 +72,7 @@ def read_weights(path: str | Path, where: str, expected: dict[str, Shape]) -> di
     return tensors
 
 
-def check_made_for(made_for: dict, model: "EditModel", where: str, what: str, fix: str) -> None:
+def check_made_for(made_for: dict, model: EditModel, where: str, what: str, fix: str) -> None:
     """Refuse a model other than the base an adapter, edit LoRA or hypernetwork was made for
     (``made_for`` holds its family, base_hash and base_name; ``what`` begins the message)."""
     if made_for["family"] != model.family or made_for["base_hash"] != model.base_hash():

@@ -91,15 +91,20 @@ def cycle_edit(model: EditModel, pixels: torch.Tensor, instruction: str, reverse
     return CycleResult(edited, reconstruction, error.cpu(), float(1 - error.mean()), reverse)
 
 
-REVERSE_FIX = "Type the instruction that undoes it in `reverse_instruction`, or reword `instruction`."
-
-
 def reverse_for(model: EditModel, instruction: str, reverse_instruction: str | None, where: str = "Cycle Edit") -> str:
     """The reverse instruction a cycle edit uses: the user's, the derived one, or "" when the
     model's edit LoRA is the instruction (negated, it is the reverse); else an EditError."""
     if model.edit_loras and not instruction.strip():  # the negated LoRA is the reverse edit
         return (reverse_instruction or "").strip()
+    return derived_reverse(instruction, reverse_instruction, where)
+
+
+def derived_reverse(instruction: str, reverse_instruction: str | None, where: str = "Cycle Edit") -> str:
+    """The user's reverse instruction when given, else the one derived from ``instruction``; else
+    an EditError that asks for it."""
     try:
         return reverse_or_invert(instruction, reverse_instruction)
     except NotInvertible as err:
-        raise EditError(f"{where} › reverse_instruction", err.problem, REVERSE_FIX) from None
+        raise EditError(f"{where} › reverse_instruction", err.problem,
+                        "Type the instruction that undoes it in `reverse_instruction`, or reword "
+                        "`instruction`.") from None

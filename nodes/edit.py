@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from ..core.editing import REVERSE_FIX, check_instruction, cycle_edit, edit_pixels, reverse_for
+from ..core.editing import check_instruction, cycle_edit, derived_reverse, edit_pixels, reverse_for
 from ..core.errors import EditError
 from ..core.images import comfy_to_pixels, pixels_to_comfy, to_rgb
-from ..core.instructions import NotInvertible, reverse_or_invert
 from ..core.models import EditModel
 from ..core.samplers import EditSettings, Hooks
 from . import host
@@ -132,9 +131,9 @@ class CycleEdit:
         if not isinstance(instruction, str) or not instruction.strip() or not isinstance(reverse_instruction, str):
             return True
         try:
-            reverse_or_invert(instruction, reverse_instruction)
-        except NotInvertible as err:
-            return str(EditError("Cycle Edit › reverse_instruction", err.problem, REVERSE_FIX))
+            derived_reverse(instruction, reverse_instruction)
+        except EditError as err:
+            return str(err)
         return True
 
     @checked("Cycle Edit")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.builtin import MODELS, load_builtin
+from ..core.builtin import MODELS, builtin_name, load_builtin
 from ..core.errors import EditError
 from ..core.models import EditModel
 from . import host
@@ -25,20 +25,19 @@ def read_builtin(name: str) -> EditModel:
         return load_builtin(name, f"{TITLE} › model_name", clip_tokenizer=host.clip_tokenizer_dir())
 
 
-# The models that come with the pack, by the label the list shows (core/builtin.py).
-BUILTIN = {builtin.label(name): name for name, builtin in MODELS.items()}
 NO_ADAPTER = "none"
 
 
 def model_choices() -> list[str]:
     files = [f"{kind}/{name}" for kind in host.MODEL_FILE_KINDS for name in host.list_files(kind)]
     folders = [f"diffusers/{name}" for name in host.list_diffusers_folders()]
-    return folders + files + list(BUILTIN)
+    return folders + files + [builtin.label(name) for name, builtin in MODELS.items()]  # core/builtin.py
 
 
 def open_model(choice: str) -> EditModel:
-    if choice in BUILTIN:
-        return read_builtin(BUILTIN[choice])
+    builtin = builtin_name(choice)
+    if builtin:
+        return read_builtin(builtin)
     kind, _, name = choice.partition("/")
     path = host.full_path(kind, name) if name else None
     if path is None:

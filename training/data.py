@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 from torch.utils.data import Dataset
 
-from ..core.toy.datasets import CaptionDataset, EditDataset
+from ..core.toy.datasets import toy_dataset
 from .config import ConfigError, DataConfig
 from .files import FileDataset
+
 
 @dataclass(frozen=True)
 class Needs:
@@ -23,9 +24,7 @@ class Needs:
 def make_dataset(data: DataConfig, needs: Needs, method: str) -> Dataset:
     """The data set for ``needs``, its files checked row by row (before any step trains)."""
     if data.source == "toy":
-        if needs.kind == "captions":
-            return CaptionDataset(size=data.size, seed=data.seed)
-        return EditDataset(size=data.size, seed=data.seed, with_target=needs.kind == "pairs")
+        return toy_dataset(needs.kind, data.size, data.seed)
     if data.source != needs.kind:
         raise ConfigError(f"'{method}' reads {needs.kind} rows, so 'data.source' must be toy or {needs.kind}, "
                           f"not {data.source}.")
@@ -38,10 +37,10 @@ def held_out(data: DataConfig, needs: Needs) -> FileDataset | None:
     return FileDataset(data.validation, needs.kind, needs.keys, data.size) if data.validation else None
 
 
-def describe(dataset: Dataset) -> str:
-    """A line for the start of a run: where the data comes from and what was skipped."""
+def describe(dataset: Dataset, role: str = "data") -> str:
+    """A line for the start of a run: where ``role``'s data comes from and what was skipped."""
     if not isinstance(dataset, FileDataset):
-        return f"data: the toy world ({type(dataset).__name__}, train split)"
+        return f"{role}: the toy world ({type(dataset).__name__}, train split)"
     skipped = f"; {dataset.skipped} skipped: no reverse instruction, and none the pack can derive" \
         if dataset.skipped else ""
-    return f"data: {len(dataset)} rows of {dataset.path}{skipped}"
+    return f"{role}: {len(dataset)} rows of {dataset.path}{skipped}"

@@ -21,10 +21,10 @@ from ..core.toy.world import caption, fixed_scenes
 
 @torch.no_grad()
 def evaluate_edits(model: EditModel, n: int, size: int, settings: EditSettings, split: str = "test",
-                   cycle: bool = True) -> tuple[dict[str, dict[str, float]], torch.Tensor]:
+                   cycle: bool = True, grid: bool = False) -> tuple[dict[str, dict[str, float]], torch.Tensor | None]:
     """The oracle's scores of ``n`` distinct edits of ``split`` per kind (with ``cycle``, also the
-    reverse edit's reconstruction error). Returns the table and a grid of (source, edited, true
-    edit) per edit."""
+    reverse edit's reconstruction error). Returns the table and, with ``grid``, the pictures
+    (source, edited, true edit) of every edit."""
     data = EditDataset(size=size, split=split, length=n, with_target=True, seed=0)
     rows, pictures = [], []
     for i in range(n):
@@ -39,8 +39,9 @@ def evaluate_edits(model: EditModel, n: int, size: int, settings: EditSettings, 
             edited = edit_pixels(model, source, edit.instruction, settings)[0].cpu()
             scores = score_edit(edited, edit)
         rows.append((edit.kind, scores))
-        pictures += [item["source"], edited, item["target"]]
-    return summarize(rows), torch.stack(pictures)
+        if grid:
+            pictures += [item["source"], edited, item["target"]]
+    return summarize(rows), torch.stack(pictures) if grid else None
 
 
 def evaluate_chance(n: int, size: int, split: str = "test", seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
@@ -77,17 +78,18 @@ def evaluate_transfer(model: EditModel, n: int, size: int, settings: EditSetting
 
 @torch.no_grad()
 def evaluate_captions(model: EditModel, n: int, size: int, settings: EditSettings, split: str = "test",
-                      batch: int = 64) -> tuple[dict[str, float], torch.Tensor]:
+                      batch: int = 64, grid: bool = False) -> tuple[dict[str, float], torch.Tensor | None]:
     """Share of the model's own text-to-image samples of ``n`` captions of ``split`` in which
-    every captioned attribute is right; and the samples."""
+    every captioned attribute is right; and, with ``grid``, the samples."""
     scenes = fixed_scenes(n, split)
     correct, samples = [], []
     for start in range(0, n, batch):
         part = scenes[start:start + batch]
         images = sample_captions(model, [caption(s) for s in part], size, settings)
         correct += [caption_correct(image, scene)["all"] for image, scene in zip(images, part)]
-        samples.append(images.cpu())
-    return {"caption_accuracy": sum(correct) / len(correct), "n": len(correct)}, torch.cat(samples)
+        if grid:
+            samples.append(images.cpu())
+    return {"caption_accuracy": sum(correct) / len(correct), "n": len(correct)}, torch.cat(samples) if grid else None
 
 
 @torch.no_grad()

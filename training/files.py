@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from ..core.images import pil_to_pixels, pixels_to_pil
 from ..core.instructions import NotInvertible, reverse_or_invert
-from ..core.toy.datasets import CaptionDataset, EditDataset
+from ..core.toy.datasets import toy_dataset
 from .config import ConfigError
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -82,16 +82,16 @@ def read_rows(path: Path, kind: str) -> list[Row]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not a text file: 'data.path' names a JSONL file (one JSON row a line).") from None
-    rows = []
+    rows, checked = [], set()
     for number, line in enumerate(lines, 1):
         if line.strip():
-            rows.append(_row(line, kind, path, number))
+            rows.append(_row(line, kind, path, number, checked))
     if not rows:
         raise ConfigError(f"{path} holds no rows.")
     return rows
 
 
-def _row(line: str, kind: str, path: Path, number: int) -> Row:
+def _row(line: str, kind: str, path: Path, number: int, checked: set[Path]) -> Row:
     where = f"{path}:{number}"
     try:
         raw = json.loads(line)
@@ -109,7 +109,8 @@ def _row(line: str, kind: str, path: Path, number: int) -> Row:
         elif not isinstance(raw[field], str) or (required and not raw[field].strip()):
             raise ConfigError(f"{where}: '{field}' must be non-empty text, not {json.dumps(raw[field])[:60]}.")
     present = {field: raw[field].strip() for field in fields if field in raw and raw[field].strip()}
-    pictures = {fields[f][0]: _picture(path.parent / v, where) for f, v in present.items() if f in PICTURE_FIELDS}
+    pictures = {fields[f][0]: _picture(path.parent / v, where, checked) for f, v in present.items()
+                if f in PICTURE_FIELDS}
     texts = {fields[f][0]: v for f, v in present.items() if f not in PICTURE_FIELDS}
     return Row(where, pictures, texts)
 
@@ -126,12 +127,15 @@ def _caption_folder(folder: Path) -> list[Row]:
         caption = text.read_text(encoding="utf-8").strip()
         if not caption:
             raise ConfigError(f"{text}: the caption is empty.")
-        rows.append(Row(str(picture), {"image": _picture(picture, str(picture))}, {"caption": caption}))
+        rows.append(Row(str(picture), {"image": _picture(picture, str(picture), set())}, {"caption": caption}))
     return rows
 
 
-def _picture(path: Path, where: str) -> Path:
-    """``path`` if it is a picture PIL can read (its header and data checked, not decoded)."""
+def _picture(path: Path, where: str, checked: set[Path]) -> Path:
+    """``path`` if it is a picture PIL can read (its header and data checked, not decoded); a
+    picture in ``checked`` was read already (several rows may name one)."""
+    if path in checked:
+        return path
     if not path.is_file():
         raise ConfigError(f"{where}: the picture {path} does not exist.")
     try:
@@ -139,6 +143,7 @@ def _picture(path: Path, where: str) -> Path:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ConfigError(f"{where}: the picture {path} cannot be read ({err}).") from None
+    checked.add(path)
     return path
 
 
@@ -187,10 +192,7 @@ def write_toy_data(kind: str, out: Path, n: int, size: int = 16, split: str = "t
     """Items ``0..n-1`` of the toy world's ``split`` as ``kind`` files: PNGs in ``out/images`` and
     ``out/<kind>.jsonl`` (the formats' worked example; a run from them equals a run from the
     generator up to the PNGs' 8-bit rounding). Returns the JSONL file."""
-    if kind == "captions":
-        data = CaptionDataset(size=size, seed=seed, split=split, length=n)
-    else:
-        data = EditDataset(size=size, seed=seed, split=split, length=n, with_target=kind == "pairs")
+    data = toy_dataset(kind, size, seed, split, length=n)
     (out / "images").mkdir(parents=True, exist_ok=True)
     fields = {key: field for field, (key, _) in FIELDS[kind].items()}
     rows = []

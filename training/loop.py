@@ -51,7 +51,7 @@ def train(method: Method, resume: bool = False) -> Path:
     data, rows = method.dataset(), method.held_out()  # every file checked before a model loads
     accelerator.print(describe(data))
     if rows is not None:
-        accelerator.print(f"validation: {describe(rows)[6:]}")
+        accelerator.print(describe(rows, "validation"))
     torch.manual_seed(config.seed)
     model = method.build_model()
     params = _trainable_parameters(method, model, config)

@@ -68,28 +68,26 @@ class Ip2pModel(EditModel):
     def denoising_loss(self, target: torch.Tensor, text: TextCond, source: torch.Tensor,
                        generators: list[torch.Generator]) -> torch.Tensor:
         """InstructPix2Pix's own training loss (diffusers' ``train_instruct_pix2pix.py``): per sample
-        its noise, then a uniform DDPM step, then the VAE's sample of the target."""
-        latents = self.vae.encode(target).latent_dist
-        noise = torch.stack([torch.randn(latents.mean.shape[1:], generator=g) for g in generators]).to(target)
-        steps = self.scheduler.config.num_train_timesteps
-        timesteps = torch.stack([torch.randint(0, steps, (), generator=g) for g in generators]).to(target.device)
-        return self.ddpm_loss(latents.sample(generators) * self.vae.config.scaling_factor, noise, timesteps, text,
-                              source)
-
-    def ddpm_loss(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, text: TextCond,
-                  source: torch.Tensor) -> torch.Tensor:
-        """The UNet's epsilon or v error on ``latents`` noised at ``timesteps``, in its own parameterisation."""
-        noisy = self.scheduler.add_noise(latents, noise, timesteps)
-        prediction = self.unet_native(noisy, timesteps, text.embeds, source)
+        its noise, then a uniform DDPM step, then the VAE's sample of the target; the UNet's epsilon
+        or v error in its own parameterisation."""
+        dist = self.vae.encode(target).latent_dist
+        noise = torch.stack([torch.randn(dist.mean.shape[1:], generator=g) for g in generators]).to(target)
+        timesteps = self._ddpm_steps(generators).to(target.device)
+        latents = dist.sample(generators) * self.vae.config.scaling_factor
+        prediction = self.unet_native(self.scheduler.add_noise(latents, noise, timesteps), timesteps, text.embeds,
+                                      source)
         wanted = noise if self.scheduler.config.prediction_type == "epsilon" else \
             self.scheduler.get_velocity(latents, noise, timesteps)
         return F.mse_loss(prediction.float(), wanted.float())
 
     def training_times(self, generators: list[torch.Generator]) -> torch.Tensor:
         """The UNet's own DDPM steps drawn uniformly, as its training drew them, as flow times."""
+        return self.bridge.flow_time(self._ddpm_steps(generators))
+
+    def _ddpm_steps(self, generators: list[torch.Generator]) -> torch.Tensor:
+        """One DDPM timestep per sample, uniform over the training schedule."""
         steps = self.scheduler.config.num_train_timesteps
-        timesteps = torch.stack([torch.randint(0, steps, (), generator=g) for g in generators])
-        return self.bridge.flow_time(timesteps)
+        return torch.stack([torch.randint(0, steps, (), generator=g) for g in generators])
 
     def sample(self, source: torch.Tensor, text: TextCond, negative: TextCond, settings: EditSettings,
                hooks: Hooks) -> torch.Tensor:

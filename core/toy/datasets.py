@@ -63,3 +63,11 @@ def stack(items: list[dict]) -> dict:
     """A DataLoader collate: tensors stacked, strings kept as lists."""
     return {k: torch.stack([i[k] for i in items]) if torch.is_tensor(items[0][k]) else [i[k] for i in items]
             for k in items[0]}
+
+
+def toy_dataset(kind: str, size: int = 16, seed: int = 0, split: str = "train", length: int = 100_000) -> Dataset:
+    """The toy data set that gives ``kind`` items: "captions", "instructions" (sources without an
+    edited picture) or "pairs" (with it)."""
+    if kind == "captions":
+        return CaptionDataset(size=size, length=length, seed=seed, split=split)
+    return EditDataset(size=size, length=length, seed=seed, split=split, with_target=kind == "pairs")

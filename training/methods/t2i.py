@@ -50,5 +50,5 @@ class TextToImage(Method):
             captions = [rows[i]["caption"] for i in range(min(self.options.validate_samples, len(rows)))]
             return sample_captions(model, captions, self.config.data.size, settings), {}
         result, images = evaluate_captions(model, self.options.validate_samples, self.config.data.size, settings,
-                                           "validation")
+                                           "validation", grid=True)
         return images, {"caption_accuracy": result["caption_accuracy"]}
