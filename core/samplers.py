@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Callable
 import torch
 
 if TYPE_CHECKING:
-    from .models.base import EditModel, TextCond
+    from .models.base import EditModel
+    from .models.conditioning import SourceCond, TextCond
 
 Progress = Callable[[int, int, "torch.Tensor | None"], None]
 
@@ -53,7 +54,7 @@ def initial_noise(shape: tuple[int, ...], generator: torch.Generator, like: torc
     return torch.randn(shape, generator=generator, dtype=like.dtype).to(like.device)
 
 
-def sample(model: EditModel, source: torch.Tensor, text: TextCond, negative: TextCond,
+def sample(model: EditModel, source: SourceCond, text: TextCond, negative: TextCond,
            settings: EditSettings, hooks: Hooks | None = None) -> torch.Tensor:
     """Denoise from seeded noise to the edited latents of ``source`` (the family's sampler)."""
     return model.sample(source, text, negative, settings, hooks or Hooks())

@@ -7,6 +7,7 @@ import yaml
 from safetensors.torch import load_file
 
 from unpaired_edit.core.model_files import load_model, save_model
+from unpaired_edit.core.models import SourceCond
 from unpaired_edit.core.models.tiny import tiny_flow
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.models.toy import sample_toy
@@ -59,9 +60,9 @@ def test_flow_matching_loss_is_zero_on_the_true_velocity():
 
 def test_rollout_ends_where_the_sampler_ends_and_snapshots_on_its_path():
     model = build_toy(seed=3)
-    source = torch.rand(2, 3, 8, 8) * 2 - 1
+    source = SourceCond(torch.rand(2, 3, 8, 8) * 2 - 1)
     text = model.encode_text(["make it red", "turn the circle into a square"])
-    noise = initial_noise(source.shape, torch.Generator().manual_seed(5), source)
+    noise = initial_noise(source.shape, torch.Generator().manual_seed(5), source.latents)
     snapshot, end = rollout(model, noise, text, source, 4, torch.tensor([4, 2]))
     settings = EditSettings(steps=4, guidance=1.0, image_guidance=1.0, seed=5)
     sampled = sample_toy(model, source, text, model.encode_text([""]), settings, Hooks())
@@ -144,7 +145,7 @@ def test_export_merges_the_lora_into_a_plain_editor(tmp_path, toy_base):
     merged = merged_copy(model)
     assert not any("lora" in k for k in merged.unet.state_dict())
     assert any("lora" in k for k in model.unet.state_dict())  # the training model is untouched
-    x, t, source = torch.randn(2, 3, 8, 8), torch.tensor([0.2, 0.7]), torch.randn(2, 3, 8, 8)
+    x, t, source = torch.randn(2, 3, 8, 8), torch.tensor([0.2, 0.7]), SourceCond(torch.randn(2, 3, 8, 8))
     text = model.encode_text(["turn the circle into a square"])
     with torch.no_grad():
         assert torch.allclose(merged.predict(x, t, text, source), model.predict(x, t, text, source), atol=1e-5)

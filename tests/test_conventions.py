@@ -5,6 +5,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from unpaired_edit.core.conventions import DdpmBridge, add_noise, velocity, x0_from_velocity
+from unpaired_edit.core.models import SourceCond
 from unpaired_edit.core.models.tiny import tiny_flow, tiny_ip2p
 
 torch.manual_seed(0)
@@ -38,14 +39,14 @@ def test_ddpm_bridge_matches_ddpm_noising_and_recovers_x0(prediction_type):
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
 def test_ip2p_predict_is_the_unet_seen_through_the_bridge(prediction_type):
     model = tiny_ip2p(prediction_type=prediction_type)
-    x0, eps, src = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    x0, eps, src = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8), SourceCond(torch.randn(2, 4, 8, 8))
     t = torch.tensor([0.2, 0.7])
     text = model.encode_text(["make it red"])
     x_t = add_noise(x0, t, eps)
     with torch.no_grad():
         v = model.predict(x_t, t, text, src)
         x_native, timestep, a = model.bridge.to_native(x_t, t)
-        out = model.unet(torch.cat([x_native, src], 1), timestep, encoder_hidden_states=text.embeds.expand(2, -1, -1)).sample
+        out = model.unet(torch.cat([x_native, src.latents], 1), timestep, encoder_hidden_states=text.embeds.expand(2, -1, -1)).sample
     assert torch.allclose(v, model.bridge.velocity_from_native(out, x_native, a), atol=1e-5)
     # x0 from the prediction is the same as the DDPM model's own clean estimate
     sa, sb = a.sqrt().float().view(-1, 1, 1, 1), (1 - a).sqrt().float().view(-1, 1, 1, 1)
@@ -56,7 +57,7 @@ def test_ip2p_predict_is_the_unet_seen_through_the_bridge(prediction_type):
 @pytest.mark.parametrize("mode", ["offset", "same", "channel"])
 def test_flow_predict_shapes_and_source_modes(mode):
     model = tiny_flow(source_mode=mode, guidance_embeds=mode != "channel")
-    x_t, src = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    x_t, src = torch.randn(2, 4, 8, 8), SourceCond(torch.randn(2, 4, 8, 8))
     text = model.encode_text(["make it red"])
     with torch.no_grad():
         with_source = model.predict(x_t, torch.tensor([0.5, 0.5]), text, src)
@@ -67,7 +68,7 @@ def test_flow_predict_shapes_and_source_modes(mode):
 
 def test_flow_source_positions():
     model = tiny_flow(source_mode="same")
-    x_t, src = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    x_t, src = torch.randn(1, 4, 8, 8), SourceCond(torch.randn(1, 4, 8, 8))
     text = model.encode_text(["make it red"])
     seen = {}
     hook = model.transformer.register_forward_pre_hook(lambda m, a, kw: seen.update(kw), with_kwargs=True)

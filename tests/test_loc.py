@@ -14,7 +14,7 @@ from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.generated_lora import LoraDelta, applied, merged, target_layers
 from unpaired_edit.core.loc import LocConfig, LocHypernetwork, build_hypernetwork, load_hypernetwork
 from unpaired_edit.core.model_files import load_model, save_model
-from unpaired_edit.core.models.base import TextCond
+from unpaired_edit.core.models import SourceCond, TextCond
 from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.toy.datasets import EditDataset, stack
@@ -48,7 +48,7 @@ def _wake(hyper: LocHypernetwork) -> LocHypernetwork:
 def _inputs(b=2, seed=1):
     g = torch.Generator().manual_seed(seed)
     x, source = torch.randn(b, 3, 16, 16, generator=g), torch.rand(b, 3, 16, 16, generator=g) * 2 - 1
-    return x, source, torch.rand(b, generator=g), TextCond(torch.randn(b, 24, 64, generator=g))
+    return x, SourceCond(source), torch.rand(b, generator=g), TextCond(torch.randn(b, 24, 64, generator=g))
 
 
 def _pairs(b=2, seed=2):
@@ -86,7 +86,7 @@ def test_per_sample_and_merged_loras_agree(toy):
         with applied(toy.unet, delta):
             batched = toy.predict(x, t, text, source)
             doubled = toy.predict(x.repeat(2, 1, 1, 1), t.repeat(2), TextCond(text.embeds.repeat(2, 1, 1)),
-                                  source.repeat(2, 1, 1, 1))
+                                  SourceCond.cat([source, source]))
         for i in range(2):
             with merged(toy.unet, [(delta.select(i), 1.0)]):
                 alone = toy.predict(x[i : i + 1], t[i : i + 1], TextCond(text.embeds[i : i + 1]), source[i : i + 1])

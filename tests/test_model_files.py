@@ -14,12 +14,13 @@ from unpaired_edit.core.adapters import add_lora, load_adapter, save_adapter
 from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.containers import read_metadata
 from unpaired_edit.core.model_files import load_model, save_model
+from unpaired_edit.core.models import SourceCond
 from unpaired_edit.core.models.tiny import tiny_flow, tiny_ip2p
 
 
 def _predict(model, seed=0):
     g = torch.Generator().manual_seed(seed)
-    x, src = torch.randn(1, 4, 8, 8, generator=g), torch.randn(1, 4, 8, 8, generator=g)
+    x, src = torch.randn(1, 4, 8, 8, generator=g), SourceCond(torch.randn(1, 4, 8, 8, generator=g))
     with torch.no_grad():
         return model.predict(x, torch.tensor([0.4]), model.encode_text(["make it red"]), src)
 

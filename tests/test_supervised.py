@@ -33,7 +33,7 @@ def test_ip2p_loss_equals_the_diffusers_recipe(prediction_type):
     with torch.no_grad():
         drop_text, drop_image = dropout_masks(r, p)
         text = model.encode_text(["" if d else c for c, d in zip(prompts, drop_text.tolist())])
-        cond = model.encode_source(source) * (~drop_image).float().reshape(-1, 1, 1, 1)
+        cond = model.encode_source(source).kept(~drop_image)
         ours = model.denoising_loss(target, text, cond, [torch.Generator().manual_seed(i) for i in range(4)])
         # the same draws, in the family's order: each sample's noise and DDPM step, then the VAE's sample
         generators = [torch.Generator().manual_seed(i) for i in range(4)]

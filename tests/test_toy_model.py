@@ -10,6 +10,7 @@ from unpaired_edit.core.conventions import add_noise, x0_from_velocity
 from unpaired_edit.core.editing import edit_pixels
 from unpaired_edit.core.containers import read_metadata
 from unpaired_edit.core.model_files import load_model, save_model
+from unpaired_edit.core.models import SourceCond
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.models.toy import sample_toy
 from unpaired_edit.core.samplers import EditSettings, Hooks
@@ -36,9 +37,9 @@ def test_untrained_source_channels_leave_text_to_image_exact():
     model = build_toy()
     x, t, text = torch.randn(2, 3, 16, 16), torch.tensor([0.5, 0.5]), model.encode_text(["make it red"])
     with torch.no_grad():
-        assert torch.equal(model.predict(x, t, text, torch.randn(2, 3, 16, 16)), model.predict(x, t, text, None))
+        assert torch.equal(model.predict(x, t, text, SourceCond(torch.randn(2, 3, 16, 16))), model.predict(x, t, text, None))
         model.unet.conv_in.weight[:, 3:].normal_()
-        assert not torch.equal(model.predict(x, t, text, torch.randn(2, 3, 16, 16)), model.predict(x, t, text, None))
+        assert not torch.equal(model.predict(x, t, text, SourceCond(torch.randn(2, 3, 16, 16))), model.predict(x, t, text, None))
 
 
 def test_text_embeddings_carry_gradients_and_the_cache_does_not():

@@ -7,6 +7,7 @@ import yaml
 from safetensors.torch import load_file
 
 from unpaired_edit.core.model_files import load_model, save_model
+from unpaired_edit.core.models import SourceCond
 from unpaired_edit.core.models.tiny import tiny_ip2p
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.toy.datasets import EditDataset, stack
@@ -57,7 +58,7 @@ def test_content_tokens_leave_out_special_and_padding_tokens():
 def test_the_probe_changes_nothing_and_maps_where_the_words_are_read(family):
     model = build_toy(seed=1) if family == "toy" else tiny_ip2p(seed=1)
     shape = (2, 3, 8, 8) if family == "toy" else (2, 4, 4, 4)
-    x, t, source = torch.randn(shape), torch.tensor([0.3, 0.8]), torch.randn(shape)
+    x, t, source = torch.randn(shape), torch.tensor([0.3, 0.8]), SourceCond(torch.randn(shape))
     prompts = ["turn the circle into a square", "make the background red"]
     text = model.encode_text(prompts)
     processors = [m.processor for n, m in model.denoiser.named_modules() if n.endswith("attn2")]
@@ -120,7 +121,7 @@ def test_the_reverse_pass_reads_the_forward_edit(tmp_path, assets):
     x = batch["source"]
     x_edit = x.clone().requires_grad_(True)
     z_rec, _ = method.edit(model, x, torch.tensor([0.9, 0.9]), torch.randn_like(x),
-                           model.encode_text(list(batch["reverse"])), x_edit, content_tokens(model, batch["reverse"]))
+                           model.encode_text(list(batch["reverse"])), model.encode_source(x_edit), content_tokens(model, batch["reverse"]))
     reconstruction_loss(z_rec, x).sum().backward()
     assert x_edit.grad is not None and x_edit.grad.abs().sum() > 0
 

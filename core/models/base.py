@@ -14,39 +14,10 @@ from torch import nn
 
 from ..conventions import add_noise, velocity
 from ..generated_lora import LoraDelta
+from .conditioning import SourceCond, TextCond
 
 if TYPE_CHECKING:
     from ..samplers import EditSettings, Hooks
-
-
-@dataclass
-class TextCond:
-    """Encoded prompts: per-token embeddings and, for families that use one, a pooled vector."""
-
-    embeds: torch.Tensor  # [B, L, D]
-    pooled: torch.Tensor | None = None  # [B, D']
-
-    def __len__(self) -> int:
-        return self.embeds.shape[0]
-
-    @staticmethod
-    def cat(conds: Sequence["TextCond"]) -> "TextCond":
-        pooled = None if conds[0].pooled is None else torch.cat([c.pooled for c in conds])
-        return TextCond(torch.cat([c.embeds for c in conds]), pooled)
-
-    def rows(self) -> list["TextCond"]:
-        """One TextCond per prompt."""
-        return [TextCond(self.embeds[i : i + 1], None if self.pooled is None else self.pooled[i : i + 1])
-                for i in range(len(self))]
-
-    def repeat_to(self, n: int) -> "TextCond":
-        """Broadcast a single prompt to a batch of ``n``."""
-        if len(self) == n:
-            return self
-        if len(self) != 1:
-            raise ValueError(f"Cannot broadcast {len(self)} prompts to a batch of {n}.")
-        pooled = None if self.pooled is None else self.pooled.expand(n, -1)
-        return TextCond(self.embeds.expand(n, -1, -1), pooled)
 
 
 @dataclass
@@ -113,8 +84,9 @@ def fingerprint(module: nn.Module) -> str:
 class EditModel:
     """Base of the family wrappers.
 
-    Latents at this interface are always ``[B, C, h, w]``; ``predict`` takes and returns the
-    flow convention of ``core.conventions`` whatever the family's native parameterisation.
+    Latents at this interface are ``[B, C, h, w]`` (``[B, C, F, h, w]`` for a family with a time
+    axis); ``predict`` takes and returns the flow convention of ``core.conventions`` whatever the
+    family's native parameterisation, conditioned on a ``SourceCond`` from ``encode_source``.
     ``source=None`` asks for the frozen text-to-image behaviour.
     """
 
@@ -160,26 +132,39 @@ class EditModel:
         """Pixels [B,3,H,W] in -1..1 -> latents in the space the model denoises."""
         raise NotImplementedError
 
-    def encode_source(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Pixels -> the source conditioning the denoiser takes (may differ from encode_image)."""
+    def source_latents(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels -> the source latents the denoiser reads (may differ from ``encode_image``)."""
         raise NotImplementedError
+
+    def encode_source(self, pixels: torch.Tensor, mask: torch.Tensor | None = None) -> SourceCond:
+        """Pixels [B,3,H,W] in -1..1 (and, for a family that inpaints, a mask [B,1,H,W], 1 where
+        the picture is regenerated) -> what the denoiser is conditioned on."""
+        if mask is not None:
+            raise ValueError(f"A {self.family} model edits whole pictures and takes no mask; "
+                             "crop to the masked region and composite instead.")
+        return SourceCond(self.source_latents(pixels))
+
+    def as_source(self, latents: torch.Tensor) -> SourceCond:
+        """Latents in ``encode_image``'s space (a sampled edit) as a source to condition on; for
+        families whose source is those very latents, they themselves."""
+        return SourceCond(latents)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
-                source: torch.Tensor | None = None) -> torch.Tensor:
+                source: SourceCond | None = None) -> torch.Tensor:
         raise NotImplementedError
 
-    def sample(self, source: torch.Tensor, text: TextCond, negative: TextCond, settings: "EditSettings",
+    def sample(self, source: SourceCond, text: TextCond, negative: TextCond, settings: "EditSettings",
                hooks: "Hooks") -> torch.Tensor:
         """The family's sampling loop: seeded noise to the edited latents of ``source``."""
         raise NotImplementedError
 
-    def denoising_loss(self, target: torch.Tensor, text: TextCond, source: torch.Tensor,
+    def denoising_loss(self, target: torch.Tensor, text: TextCond, source: SourceCond,
                        generators: list[torch.Generator]) -> torch.Tensor:
         """The family's training loss for denoising ``target`` pixels [B,3,H,W] read with ``text``
-        and ``source`` (``encode_source``, zero where dropped), every draw from the sample's own
+        and ``source`` (``encode_source``, ``kept`` where not dropped), every draw from the sample's own
         generator: flow matching in the one time convention, at ``training_times``."""
         x0 = self.encode_image(target)
         eps = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in generators]).to(x0)

@@ -14,7 +14,8 @@ import torch
 
 from ..prompt_length import token_ids
 from ..samplers import EditSettings, Hooks, initial_noise
-from .base import EditModel, ModelInfo, TextCond
+from .base import EditModel, ModelInfo
+from .conditioning import SourceCond, TextCond
 
 SOURCE_MODES = ("offset", "same", "channel")
 
@@ -102,30 +103,30 @@ class FlowModel(EditModel):
     def encode_image(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self._normalise(self._vae_in(pixels).sample(generator))
 
-    def encode_source(self, pixels: torch.Tensor) -> torch.Tensor:
+    def source_latents(self, pixels: torch.Tensor) -> torch.Tensor:
         return self._normalise(self._vae_in(pixels).mode())
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         z = latents.to(self.vae.dtype) / self.vae.config.scaling_factor + (self.vae.config.shift_factor or 0.0)
         return self.vae.decode(z).sample
 
-    def sample(self, source: torch.Tensor, text: TextCond, negative: TextCond, settings: EditSettings,
+    def sample(self, source: SourceCond, text: TextCond, negative: TextCond, settings: EditSettings,
                hooks: Hooks) -> torch.Tensor:
         return sample_flow(self, source, text, negative, settings, hooks)
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
-                source: torch.Tensor | None = None, guidance: torch.Tensor | float | None = None) -> torch.Tensor:
+                source: SourceCond | None = None, guidance: torch.Tensor | float | None = None) -> torch.Tensor:
         b, _, h, w = x_t.shape
         text = text.repeat_to(b)
         tokens = pack(x_t)
         ids = position_ids(h, w, 0, x_t.device, x_t.dtype)
         n = tokens.shape[1]
         if self.source_mode == "channel":
-            tokens = pack(torch.cat([x_t, torch.zeros_like(x_t) if source is None else source], dim=1))
+            tokens = pack(torch.cat([x_t, torch.zeros_like(x_t) if source is None else source.latents], dim=1))
         elif source is not None:
             frame = 1 if self.source_mode == "offset" else 0
             sh, sw = source.shape[-2:]
-            tokens = torch.cat([tokens, pack(source)], dim=1)
+            tokens = torch.cat([tokens, pack(source.latents)], dim=1)
             ids = torch.cat([ids, position_ids(sh, sw, frame, x_t.device, x_t.dtype)])
         if self.guidance_embedded:
             g = self.info.guidance if guidance is None else guidance
@@ -153,7 +154,7 @@ def flow_shift(image_seq_len: int, config) -> float:
 
 
 @torch.no_grad()
-def sample_flow(model: "FlowModel", source: torch.Tensor, text: TextCond, negative: TextCond,
+def sample_flow(model: "FlowModel", source: SourceCond, text: TextCond, negative: TextCond,
                 settings: EditSettings, hooks: Hooks) -> torch.Tensor:
     """Euler on the rectified flow. Guidance is embedded for guidance-distilled models and a
     batched conditional/unconditional pair otherwise."""
@@ -161,13 +162,13 @@ def sample_flow(model: "FlowModel", source: torch.Tensor, text: TextCond, negati
     b, _, h, w = source.shape
     sigmas = np.linspace(1.0, 1 / settings.steps, settings.steps)
     scheduler.set_timesteps(sigmas=sigmas, mu=flow_shift((h // 2) * (w // 2), scheduler.config),
-                            device=source.device)
+                            device=source.latents.device)
     scheduler.set_begin_index(0)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
-    latents = initial_noise(source.shape, generator, source)
+    latents = initial_noise(source.shape, generator, source.latents)
     cfg = not model.guidance_embedded and settings.guidance > 1.0
     cond = TextCond.cat([text.repeat_to(b), negative.repeat_to(b)]) if cfg else text.repeat_to(b)
-    src = torch.cat([source, source]) if cfg else source
+    src = SourceCond.cat([source, source]) if cfg else source
     for i, t in enumerate(scheduler.timesteps):
         hooks.check()
         x = torch.cat([latents, latents]) if cfg else latents

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from ..conventions import DdpmBridge
 from ..prompt_length import token_ids
 from ..samplers import EditSettings, Hooks, initial_noise
-from .base import EditModel, ModelInfo, TextCond
+from .base import EditModel, ModelInfo
+from .conditioning import SourceCond, TextCond
 
 
 class Ip2pModel(EditModel):
@@ -55,17 +56,20 @@ class Ip2pModel(EditModel):
         dist = self.vae.encode(pixels.to(self.vae.device, self.vae.dtype)).latent_dist
         return dist.sample(generator) * self.vae.config.scaling_factor
 
-    def encode_source(self, pixels: torch.Tensor) -> torch.Tensor:
+    def source_latents(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.vae.encode(pixels.to(self.vae.device, self.vae.dtype)).latent_dist.mode()
+
+    def as_source(self, latents: torch.Tensor) -> SourceCond:
+        return SourceCond(latents / self.vae.config.scaling_factor)  # the source is read unscaled
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
 
-    def unet_native(self, latents: torch.Tensor, timestep, embeds: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    def unet_native(self, latents: torch.Tensor, timestep, embeds: torch.Tensor, source: SourceCond) -> torch.Tensor:
         """One UNet call in its own parameterisation (the sampler's fast path)."""
-        return self.unet(torch.cat([latents, source], dim=1), timestep, encoder_hidden_states=embeds).sample
+        return self.unet(torch.cat([latents, source.latents], dim=1), timestep, encoder_hidden_states=embeds).sample
 
-    def denoising_loss(self, target: torch.Tensor, text: TextCond, source: torch.Tensor,
+    def denoising_loss(self, target: torch.Tensor, text: TextCond, source: SourceCond,
                        generators: list[torch.Generator]) -> torch.Tensor:
         """InstructPix2Pix's own training loss (diffusers' ``train_instruct_pix2pix.py``): per sample
         its noise, then a uniform DDPM step, then the VAE's sample of the target; the UNet's epsilon
@@ -89,32 +93,32 @@ class Ip2pModel(EditModel):
         steps = self.scheduler.config.num_train_timesteps
         return torch.stack([torch.randint(0, steps, (), generator=g) for g in generators])
 
-    def sample(self, source: torch.Tensor, text: TextCond, negative: TextCond, settings: EditSettings,
+    def sample(self, source: SourceCond, text: TextCond, negative: TextCond, settings: EditSettings,
                hooks: Hooks) -> torch.Tensor:
         return sample_ip2p(self, source, text, negative, settings, hooks)
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
-                source: torch.Tensor | None = None) -> torch.Tensor:
+                source: SourceCond | None = None) -> torch.Tensor:
         t = torch.as_tensor(t, device=x_t.device).reshape(-1).expand(x_t.shape[0])
         x_native, timestep, a = self.bridge.to_native(x_t, t)
-        source = torch.zeros_like(x_t) if source is None else source
+        source = SourceCond(torch.zeros_like(x_t)) if source is None else source
         out = self.unet_native(x_native, timestep, text.repeat_to(x_t.shape[0]).embeds, source)
         return self.bridge.velocity_from_native(out, x_native, a.to(x_t.device))
 
 
 @torch.no_grad()
-def sample_ip2p(model: "Ip2pModel", source: torch.Tensor, text: TextCond, negative: TextCond,
+def sample_ip2p(model: "Ip2pModel", source: SourceCond, text: TextCond, negative: TextCond,
                 settings: EditSettings, hooks: Hooks) -> torch.Tensor:
     """InstructPix2Pix sampling with text and image guidance in one three-branch batch."""
     scheduler = type(model.scheduler).from_config(model.scheduler.config)
-    scheduler.set_timesteps(settings.steps, device=source.device)
+    scheduler.set_timesteps(settings.steps, device=source.latents.device)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
-    b = source.shape[0]
-    latents = initial_noise(source.shape, generator, source) * scheduler.init_noise_sigma
+    b = len(source)
+    latents = initial_noise(source.shape, generator, source.latents) * scheduler.init_noise_sigma
     guided = settings.guidance > 1.0 and settings.image_guidance >= 1.0
     if guided:
         embeds = torch.cat([text.repeat_to(b).embeds, negative.repeat_to(b).embeds, negative.repeat_to(b).embeds])
-        sources = torch.cat([source, source, torch.zeros_like(source)])
+        sources = SourceCond.cat([source, source, source.zeros()])
     else:
         embeds, sources = text.repeat_to(b).embeds, source
     step_kwargs = {"generator": generator} if "generator" in _step_params(scheduler) else {}

@@ -15,7 +15,8 @@ import torch
 from ..prompt_length import token_ids
 from ..samplers import EditSettings, Hooks, initial_noise
 from ..toy.world import vocabulary
-from .base import EditModel, ModelInfo, TextCond
+from .base import EditModel, ModelInfo
+from .conditioning import SourceCond, TextCond
 
 TEXT_LENGTH = 24  # the longest toy caption is 21 tokens with <bos> and <eos>
 TIME_SCALE = 1000.0  # the UNet's sinusoidal time embedding expects timesteps in 0..1000
@@ -61,20 +62,20 @@ class ToyModel(EditModel):
     def encode_image(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return pixels.to(self.device, self.dtype)
 
-    def encode_source(self, pixels: torch.Tensor) -> torch.Tensor:
+    def source_latents(self, pixels: torch.Tensor) -> torch.Tensor:
         return pixels.to(self.device, self.dtype)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return latents
 
-    def sample(self, source: torch.Tensor, text: TextCond, negative: TextCond, settings: EditSettings,
+    def sample(self, source: SourceCond, text: TextCond, negative: TextCond, settings: EditSettings,
                hooks: Hooks) -> torch.Tensor:
         return sample_toy(self, source, text, negative, settings, hooks)
 
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
-                source: torch.Tensor | None = None) -> torch.Tensor:
+                source: SourceCond | None = None) -> torch.Tensor:
         b = x_t.shape[0]
-        source = torch.zeros_like(x_t) if source is None else source
+        source = torch.zeros_like(x_t) if source is None else source.latents
         timestep = torch.as_tensor(t, device=x_t.device, dtype=x_t.dtype).reshape(-1).expand(b) * TIME_SCALE
         return self.unet(torch.cat([x_t, source], dim=1), timestep,
                          encoder_hidden_states=text.repeat_to(b).embeds).sample
@@ -107,23 +108,23 @@ def build_toy(seed: int = 0, channels: tuple[int, ...] = (16, 32, 64), text_widt
 
 
 @torch.no_grad()
-def sample_toy(model: "ToyModel", source: torch.Tensor | None, text: TextCond, negative: TextCond,
+def sample_toy(model: "ToyModel", source: SourceCond | None, text: TextCond, negative: TextCond,
                settings: EditSettings, hooks: Hooks, shape: tuple[int, ...] | None = None) -> torch.Tensor:
     """Euler on uniform times with up to three guidance branches, each only when its scale
     asks for it: (text, source), (empty, source) and (empty, no source). ``source=None`` is
     text-to-image sampling of ``shape``."""
-    like = source if source is not None else torch.zeros(shape, device=model.device, dtype=model.dtype)
+    like = source.latents if source is not None else torch.zeros(shape, device=model.device, dtype=model.dtype)
     b = like.shape[0]
     image_guidance = settings.image_guidance if source is not None else 1.0
     text_only = settings.guidance != 1.0 or image_guidance != 1.0
     no_source = image_guidance != 1.0
-    src = torch.zeros_like(like) if source is None else source
+    src = SourceCond(torch.zeros_like(like)) if source is None else source
     conds, sources = [text.repeat_to(b)], [src]
     if text_only:
         conds, sources = conds + [negative.repeat_to(b)], sources + [src]
     if no_source:
-        conds, sources = conds + [negative.repeat_to(b)], sources + [torch.zeros_like(src)]
-    cond, sources = TextCond.cat(conds), torch.cat(sources)
+        conds, sources = conds + [negative.repeat_to(b)], sources + [src.zeros()]
+    cond, sources = TextCond.cat(conds), SourceCond.cat(sources)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
     x = initial_noise(like.shape, generator, like)
     times = torch.linspace(1.0, 0.0, settings.steps + 1)

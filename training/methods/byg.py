@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from ...core.adapters import add_lora
 from ...core.conventions import add_noise, velocity, x0_from_velocity
-from ...core.models import EditModel, TextCond
+from ...core.models import EditModel, SourceCond, TextCond
 from ..config import ConfigError
 from ..data import Needs
 from .base import per_sample
@@ -87,7 +87,7 @@ def flow_matching_loss(v: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor) -> 
 
 
 @torch.no_grad()
-def rollout(model: EditModel, noise: torch.Tensor, text: TextCond, source: torch.Tensor, steps: int,
+def rollout(model: EditModel, noise: torch.Tensor, text: TextCond, source: SourceCond, steps: int,
             k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Euler from noise (t=1) to t=0 on ``steps`` uniform steps; returns each sample's state at
     t = k/steps and the end state."""
@@ -142,7 +142,8 @@ class ByG(EditorMethod):
         o = self.options
         # The source latent both as the picture to reconstruct and as the condition: the toy
         # and flow families condition on the very latents they denoise.
-        x = model.encode_source(batch["source"].to(model.device, model.dtype))
+        source = model.encode_source(batch["source"].to(model.device, model.dtype))
+        x = source.latents
         shape = x.shape[1:]
         # Every sample draws the same numbers in the same order, whatever branch it takes.
         p_identity = 1.0 if state.step < o.identity_warmup else o.identity_prob
@@ -155,17 +156,17 @@ class ByG(EditorMethod):
         # The rollout swaps the EMA weights in and out in place, so it runs before any pass
         # that keeps the weights for backward.
         if len(edit):
-            y_t, y_0 = self.bootstrap(model, state.ema, x[edit], pick("instruction"), noise[edit],
+            y_t, y_0 = self.bootstrap(model, state.ema, source[edit], pick("instruction"), noise[edit],
                                       k[edit].to(x.device))
         per = torch.zeros(len(x), device=x.device)
         logs = {}
         if identity.any():
             i = identity.nonzero().flatten()
-            l_id = self.identity_loss(model, x[i], _subset(batch, i)("reverse"), t_id[i], eps_id[i])
+            l_id = self.identity_loss(model, source[i], _subset(batch, i)("reverse"), t_id[i], eps_id[i])
             per = per.index_put((i,), o.lambda_identity * l_id)
             logs["identity"] = l_id.mean().item()
         if len(edit):
-            l_edit, parts = self.edit_loss(model, x[edit], pick("instruction"), pick("reverse"),
+            l_edit, parts = self.edit_loss(model, source[edit], pick("instruction"), pick("reverse"),
                                            pick("source_caption"), pick("target_caption"), y_t, y_0,
                                            (k[edit] / o.rollout_steps).to(x), t_rev[edit], eps_rev[edit])
             per = per.index_put((edit,), l_edit)
@@ -174,20 +175,23 @@ class ByG(EditorMethod):
         return loss, {"loss": loss.item(), **logs}
 
     @torch.no_grad()
-    def bootstrap(self, model, ema, x, instruction, noise, k):
-        """The EMA editor's own edit of ``x``: (state at t = k/steps, clean end), no gradient."""
+    def bootstrap(self, model, ema, source, instruction, noise, k):
+        """The EMA editor's own edit of ``source``: (state at t = k/steps, clean end), no gradient."""
         with ema.swapped_in() if ema is not None else nullcontext():
-            return rollout(model, noise, self.instructions(model, instruction), x, self.options.rollout_steps, k)
+            return rollout(model, noise, self.instructions(model, instruction), source, self.options.rollout_steps, k)
 
-    def identity_loss(self, model, x, reverse, t, eps):
-        """``x`` edited by an instruction it already satisfies must come back as ``x``."""
-        v = model.predict(add_noise(x, t, eps), t, self.instructions(model, reverse), x)
+    def identity_loss(self, model, source, reverse, t, eps):
+        """The source edited by an instruction it already satisfies must come back as itself."""
+        x = source.latents
+        v = model.predict(add_noise(x, t, eps), t, self.instructions(model, reverse), source)
         return flow_matching_loss(v, x, eps)
 
-    def edit_loss(self, model, x, instruction, reverse, source_caption, target_caption, y_t, y_0, t, t_rev, eps_rev):
+    def edit_loss(self, model, source, instruction, reverse, source_caption, target_caption, y_t, y_0, t, t_rev,
+                  eps_rev):
         """Forward prior, and with ``cycle`` the routed reverse pass, its prior and the cycle loss."""
         o = self.options
-        v = model.predict(y_t, t, self.instructions(model, instruction), x)
+        x = source.latents
+        v = model.predict(y_t, t, self.instructions(model, instruction), source)
         v_src, v_tgt = self.frozen(model, y_t, t, source_caption, target_caption)
         parts = {"prior_forward": prior_loss(v, v_src, v_tgt, o.alpha)}
         total = o.lambda_prior * parts["prior_forward"]
@@ -195,7 +199,7 @@ class ByG(EditorMethod):
             y_hat = x0_from_velocity(y_t, t, v)
             edited = route(y_0, y_hat) if o.gradient_routing else y_hat
             x_t = add_noise(x, t_rev, eps_rev)
-            v_rev = model.predict(x_t, t_rev, self.instructions(model, reverse), edited)
+            v_rev = model.predict(x_t, t_rev, self.instructions(model, reverse), model.as_source(edited))
             u_src, u_tgt = self.frozen(model, x_t, t_rev, source_caption, target_caption)
             parts["cycle"] = flow_matching_loss(v_rev, x, eps_rev)
             parts["prior_reverse"] = prior_loss(v_rev, u_tgt, u_src, o.alpha)

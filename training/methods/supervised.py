@@ -40,6 +40,6 @@ class Supervised(EditorMethod):
         target = batch["target"].to(model.device, model.dtype)
         drop_text, drop_image = dropout_masks(per_sample(rngs, (), torch.rand), self.options.conditioning_dropout)
         text = self.instructions(model, ["" if d else c for c, d in zip(batch["instruction"], drop_text.tolist())])
-        cond = model.encode_source(source) * (~drop_image).to(source).reshape(-1, 1, 1, 1)
+        cond = model.encode_source(source).kept(~drop_image)
         loss = model.denoising_loss(target, text, cond, rngs)  # the family's own loss and draws
         return loss, {"loss": loss.item()}

@@ -182,7 +182,7 @@ class Uip2p(EditorMethod):
         z_edit, maps_f = self.edit(model, z, t_f, eps_f, self.instructions(model, forward), model.encode_source(x),
                                    content_tokens(model, forward))
         x_edit = model.decode(z_edit)
-        source = model.encode_source(x_edit) * (~drop_image).to(z).reshape(-1, *[1] * (z.dim() - 1))
+        source = model.encode_source(x_edit).kept(~drop_image)
         z_rec, maps_r = self.edit(model, z, t_r, eps_r, self.instructions(model, reverse_kept), source,
                                   content_tokens(model, reverse))
         x_rec = model.decode(z_rec)
