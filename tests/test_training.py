@@ -190,7 +190,7 @@ def test_shipped_configs_load(path, tmp_path, monkeypatch):
 
 def test_learning_rate_schedules_warm_up_then_decay_to_zero():
     from unpaired_edit.training.config import OptimConfig, TrainConfig
-    from unpaired_edit.training.loop import lr_factor
+    from unpaired_edit.training.optim import lr_factor
 
     def factors(schedule):
         config = TrainConfig(output_dir="x", steps=10, optim=OptimConfig(warmup_steps=4, schedule=schedule))

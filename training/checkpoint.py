@@ -1,8 +1,8 @@
 """Training checkpoints: written atomically, read back exactly, never pickled.
 
-A checkpoint is a folder ``step-000200/`` holding ``weights.safetensors`` (model and EMA),
-``optimizer.safetensors`` (optimizer tensors) and ``state.json`` (step, optimizer groups,
-LR-scheduler state, RNG states). It is written under a temporary name and renamed into
+A checkpoint is a folder ``step-000200/`` holding ``weights.safetensors`` (model, EMA and any
+critic), ``optimizer.safetensors`` (every optimizer's tensors, keyed ``<optimizer>/<index>.<name>``)
+and ``state.json`` (step, optimizer groups, LR-scheduler states, RNG states). It is written under a temporary name and renamed into
 place, and ``latest`` names the newest complete one, so a run killed at any moment leaves
 either the previous checkpoint or the new one, never half of one.
 """
@@ -61,18 +61,22 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
 
 
-def save(folder: Path, step: int, weights: dict[str, torch.Tensor], optimizer: dict, scheduler: dict,
-         extra: dict, keep: int) -> Path:
+def save(folder: Path, step: int, weights: dict[str, torch.Tensor], optimizers: dict[str, dict],
+         schedulers: dict[str, dict], extra: dict, keep: int) -> Path:
+    """Write a checkpoint of ``weights``, the named optimizers' and LR schedulers' states and the RNG states."""
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{step:06d}"
     partial = folder / f".step-{step:06d}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
-    opt_tensors, opt_meta = _flatten_optimizer(optimizer)
+    opt_tensors, opt_meta = {}, {}
+    for name, optimizer in optimizers.items():
+        tensors, opt_meta[name] = _flatten_optimizer(optimizer)
+        opt_tensors |= {f"{name}/{k}": v for k, v in tensors.items()}
     rng_tensors, rng_meta = rng_state()
     save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, partial / "weights.safetensors")
     save_file(opt_tensors | {f"rng.{k}": v for k, v in rng_tensors.items()}, partial / "optimizer.safetensors")
-    state = {"step": step, "optimizer": opt_meta, "scheduler": scheduler, "rng": rng_meta, "extra": extra}
+    state = {"step": step, "optimizers": opt_meta, "schedulers": schedulers, "rng": rng_meta, "extra": extra}
     (partial / "state.json").write_text(json.dumps(state))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(partial, final)
@@ -96,12 +100,15 @@ def latest(folder: Path) -> Path | None:
     return found if found.is_dir() else None
 
 
-def load(path: Path) -> tuple[int, dict[str, torch.Tensor], dict, dict, dict]:
-    """(step, weights, optimizer state, scheduler state, extra) and restores the RNG states."""
+def load(path: Path) -> tuple[int, dict[str, torch.Tensor], dict[str, dict], dict[str, dict], dict]:
+    """(step, weights, optimizer states, scheduler states, extra) and restores the RNG states."""
     state = json.loads((path / "state.json").read_text())
     weights = load_file(path / "weights.safetensors")
     opt = load_file(path / "optimizer.safetensors")
     rng = {k[4:]: v for k, v in opt.items() if k.startswith("rng.")}
-    opt = {k: v for k, v in opt.items() if not k.startswith("rng.")}
     set_rng_state(rng, state["rng"])
-    return state["step"], weights, _unflatten_optimizer(opt, state["optimizer"]), state["scheduler"], state["extra"]
+    optimizers = {}
+    for name, meta in state["optimizers"].items():
+        tensors = {k[len(name) + 1:]: v for k, v in opt.items() if k.startswith(f"{name}/")}
+        optimizers[name] = _unflatten_optimizer(tensors, meta)
+    return state["step"], weights, optimizers, state["schedulers"], state["extra"]

@@ -47,6 +47,9 @@ class OptimConfig:
     warmup_steps: int = 100
     schedule: str = "constant"  # after the linear warm-up: constant | cosine | linear (decaying to 0 at the end)
     grad_clip: float = 1.0  # 0 turns clipping off
+    # Parameter groups: the rate of every trainable parameter whose name ("unet.conv_in.weight",
+    # "text_encoder.…") starts with a key; the schedule scales each group alike.
+    group_lr: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,6 +88,10 @@ class TrainConfig:
             raise ConfigError(f"'data.workers' must be 0 or more, not {self.data.workers}.")
         if self.optim.schedule not in SCHEDULES:
             raise ConfigError(f"'optim.schedule' must be {', '.join(SCHEDULES)}, not {self.optim.schedule!r}.")
+        for prefix, rate in self.optim.group_lr.items():
+            if not prefix or rate <= 0:
+                raise ConfigError(f"'optim.group_lr' maps parameter-name prefixes to rates above 0, not "
+                                  f"{prefix!r}: {rate}.")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"'ema_decay' must be in [0, 1), not {self.ema_decay}.")
         if self.model != "new" and not builtin_name(self.model) and not Path(self.model).exists():
@@ -145,10 +152,13 @@ def _convert(hint, value, key: str):
             if option is type(None) and value is None:
                 return None
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    if hint is dict:
+    if hint is dict or origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"'{key}' must be a mapping, got {value!r}.")
-        return value
+        if origin is None:
+            return value
+        key_hint, value_hint = typing.get_args(hint)
+        return {_convert(key_hint, k, key): _convert(value_hint, v, f"{key}.{k}") for k, v in value.items()}
     if hint is float and isinstance(value, (int, str)) and not isinstance(value, bool):
         try:  # YAML reads 1e-3 (no dot) as a string
             return float(value)

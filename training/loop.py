@@ -1,5 +1,6 @@
-"""The loop every method shares: accelerate, optimizer and warm-up, EMA, logging, validation
-grids, atomic checkpoints with exact resume, and the final model file."""
+"""The loop every method shares: accelerate, the editor's optimizer (parameter groups, LR schedule),
+the method's critics, EMA, logging, validation grids, atomic checkpoints with exact resume, and
+the final model file."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import math
 import time
 from contextlib import contextmanager, nullcontext
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,9 +21,11 @@ from ..core.models import EditModel
 from ..core.toy.datasets import stack
 from . import checkpoint
 from .config import TrainConfig
+from .critics import Critics
 from .data import describe
 from .ema import EMA
 from .methods.base import Method, TrainState
+from .optim import adamw, param_groups, rates, schedule
 
 
 class Objective(nn.Module):
@@ -37,8 +40,9 @@ class Objective(nn.Module):
         return self.method.loss(self.model, batch, rngs, state)
 
 
-def sample_seed(run_seed: int, index: int) -> int:
-    return run_seed * 1_000_003 + index
+def sample_seed(run_seed: int, index: int, stream: int = 0) -> int:
+    """The seed of sample ``index``'s generator; critics draw from streams 1, 2, … apart from the editor's 0."""
+    return run_seed * 1_000_003 + index + (stream << 40)
 
 
 def train(method: Method, resume: bool = False) -> Path:
@@ -55,31 +59,39 @@ def train(method: Method, resume: bool = False) -> Path:
     torch.manual_seed(config.seed)
     model = method.build_model()
     params = _trainable_parameters(method, model, config)
-    optimizer = _adamw(list(params.values()), config)
-    # Stepped by hand once per optimizer step (accelerate would step it once per process).
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, config))
+    optimizer = adamw(param_groups(params, config.optim), config.optim)
+    scheduler = schedule(optimizer, config)
     ema = EMA(params, config.ema_decay) if config.ema_decay else None
+    critics = Critics(method, model, accelerator, config)
     objective, optimizer = accelerator.prepare(Objective(method, model), optimizer)
+    run = _Run(params, ema, optimizer, scheduler, critics)
 
-    start = _resume(out, params, ema, optimizer, scheduler) if resume else 0
+    start = run.resume(out) if resume else 0
     batches = iter(_loader(data, config, start, accelerator.num_processes, accelerator.process_index))
     log = _Log(out, accelerator, start, config.log_every)
     bar = tqdm(total=config.steps, initial=start, disable=not accelerator.is_main_process, desc=method.name)
+
+    def rngs(indices: list[int], stream: int = 0) -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(sample_seed(config.seed, i, stream)) for i in indices]
+
     for step in range(start, config.steps):
         started = time.perf_counter()
         state = TrainState(step, ema)
-        for _ in range(config.grad_accum):
-            indices, batch = next(batches)
-            rngs = [torch.Generator().manual_seed(sample_seed(config.seed, i)) for i in indices]
+        micro = [next(batches) for _ in range(config.grad_accum)]
+        logs = critics.step(micro, state, rngs) if critics else {}
+        for p in params.values():  # what a critic's pass left on the editor's weights is not the editor's
+            p.grad = None
+        for indices, batch in micro:
             with accelerator.accumulate(objective):
-                loss, logs = objective(batch, rngs, state)
+                loss, editor_logs = objective(batch, rngs(indices), state)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.optim.grad_clip:
                     accelerator.clip_grad_norm_(list(params.values()), config.optim.grad_clip)
                 optimizer.step()
                 optimizer.zero_grad()
+        logs |= editor_logs
         logs["loss"] = accelerator.reduce(loss.detach(), "mean").item()  # over processes, not just this one
-        lr = scheduler.get_last_lr()[0]  # the rate this step used
+        lr = rates(optimizer)  # the rates this step used
         scheduler.step()
         if ema is not None:
             ema.update()
@@ -90,27 +102,9 @@ def train(method: Method, resume: bool = False) -> Path:
         if done % config.validate_every == 0 or done == config.steps:
             _validate(method, model, rows, ema, accelerator, out, done, log)
         if done % config.checkpoint_every == 0 or done == config.steps:
-            _checkpoint(out, done, params, ema, optimizer, scheduler, accelerator, config)
+            run.checkpoint(out, done, accelerator, config)
     bar.close()
     return _export(method, model, ema, accelerator, out)
-
-
-def lr_factor(config: TrainConfig, step: int) -> float:
-    """The learning rate of optimizer step ``step`` (from 0) over ``optim.lr``: a linear warm-up over
-    ``warmup_steps``, then ``schedule``: constant, or a cosine or linear decay reaching 0 after the last step."""
-    warmup, steps = max(1, config.optim.warmup_steps), config.steps
-    if step + 1 < warmup or config.optim.schedule == "constant":
-        return min(1.0, (step + 1) / warmup)
-    done = (step + 1 - warmup) / max(1, steps - warmup + 1)  # 0 at the end of the warm-up, 1 after the last step
-    return 0.5 * (1 + math.cos(math.pi * done)) if config.optim.schedule == "cosine" else 1.0 - done
-
-
-def _adamw(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    kw = dict(lr=config.optim.lr, betas=config.optim.betas, weight_decay=config.optim.weight_decay)
-    try:  # one kernel for all tensors: a per-tensor AdamW took a tenth of a toy step on a CPU
-        return torch.optim.AdamW(params, fused=True, **kw)
-    except RuntimeError:  # a device or dtype without the fused kernel
-        return torch.optim.AdamW(params, **kw)
 
 
 class _StepBatches(torch.utils.data.Sampler):
@@ -171,31 +165,43 @@ def _trainable_parameters(method: Method, model: EditModel, config: TrainConfig)
     return params
 
 
-def _resume(out: Path, params, ema, optimizer, scheduler) -> int:
-    found = checkpoint.latest(out / "checkpoints")
-    if found is None:
-        return 0
-    step, weights, opt_state, sched_state, extra = checkpoint.load(found)
-    with torch.no_grad():
-        for k, p in params.items():
-            p.copy_(weights[f"model.{k}"])
-    if ema is not None:
-        ema.load({k: weights[f"ema.{k}"] for k in params}, extra["ema_updates"])
-    optimizer.load_state_dict(opt_state)
-    scheduler.load_state_dict(sched_state)
-    return step
+@dataclass
+class _Run:
+    """What a checkpoint holds beside the RNG states: the editor's weights, EMA, optimizer and
+    schedule, and each critic's weights, optimizer and schedule."""
 
+    params: dict[str, nn.Parameter]
+    ema: EMA | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    critics: Critics
 
-def _checkpoint(out, step, params, ema, optimizer, scheduler, accelerator, config) -> None:
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        weights = {f"model.{k}": p for k, p in params.items()}
-        if ema is not None:
-            weights |= {f"ema.{k}": v for k, v in ema.state().items()}
-        extra = {"ema_updates": ema.updates if ema else 0}
-        checkpoint.save(out / "checkpoints", step, weights, optimizer.state_dict(), scheduler.state_dict(), extra,
-                        config.keep_checkpoints)
-    accelerator.wait_for_everyone()
+    def resume(self, out: Path) -> int:
+        found = checkpoint.latest(out / "checkpoints")
+        if found is None:
+            return 0
+        step, weights, optimizers, schedulers, extra = checkpoint.load(found)
+        with torch.no_grad():
+            for k, p in self.params.items():
+                p.copy_(weights[f"model.{k}"])
+        if self.ema is not None:
+            self.ema.load({k: weights[f"ema.{k}"] for k in self.params}, extra["ema_updates"])
+        self.optimizer.load_state_dict(optimizers["editor"])
+        self.scheduler.load_state_dict(schedulers["editor"])
+        self.critics.load(weights, optimizers, schedulers)
+        return step
+
+    def checkpoint(self, out: Path, step: int, accelerator: Accelerator, config: TrainConfig) -> None:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            weights = {f"model.{k}": p for k, p in self.params.items()} | self.critics.weights()
+            if self.ema is not None:
+                weights |= {f"ema.{k}": v for k, v in self.ema.state().items()}
+            optimizers = {"editor": self.optimizer.state_dict(), **self.critics.optimizers()}
+            schedulers = {"editor": self.scheduler.state_dict(), **self.critics.schedulers()}
+            extra = {"ema_updates": self.ema.updates if self.ema else 0}
+            checkpoint.save(out / "checkpoints", step, weights, optimizers, schedulers, extra, config.keep_checkpoints)
+        accelerator.wait_for_everyone()
 
 
 def _validate(method, model, rows, ema, accelerator, out, step, log) -> None:
@@ -246,10 +252,10 @@ class _Log:
             _truncate_after(self.path, start)  # a resumed run rewrites what came after its checkpoint
             self.board = _tensorboard(out)
 
-    def add(self, step: int, logs: dict, lr: float, seconds: float, last: bool) -> None:
+    def add(self, step: int, logs: dict, lr: dict[str, float], seconds: float, last: bool) -> None:
         self.rate = 0.9 * self.rate + 0.1 / seconds if self.rate else 1 / seconds  # smoothed steps/s
         if step % self.every == 0 or last:
-            self.write({"step": step, "lr": lr, "steps_per_s": self.rate, **logs})
+            self.write({"step": step, **lr, "steps_per_s": self.rate, **logs})
 
     def write(self, row: dict) -> None:
         if not self.main:

@@ -28,6 +28,17 @@ class TrainState:
     ema: EMA | None = None
 
 
+@dataclass
+class Critic:
+    """A second model a method trains beside the editor (NP-Edit's fake-score model, ByteEdit's
+    discriminator): its own AdamW at ``lr`` on the run's schedule, stepped ``updates`` times by
+    ``Method.critic_loss`` before each editor step. It is saved in checkpoints, not in the model file."""
+
+    module: nn.Module
+    updates: int = 1
+    lr: float = 1e-4
+
+
 class Method:
     """One training recipe. ``loss`` gets one ``torch.Generator`` per sample, seeded from the
     run's seed and the sample's global index, so every random draw (noise, time, dropout) is
@@ -61,6 +72,16 @@ class Method:
 
     def loss(self, model: EditModel, batch: dict, rngs: list[torch.Generator],
              state: TrainState) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def critics(self, model: EditModel) -> dict[str, Critic]:
+        """The second models this method trains, by name (built after ``build_model``); none by default."""
+        return {}
+
+    def critic_loss(self, name: str, model: EditModel, batch: dict, rngs: list[torch.Generator],
+                    state: TrainState) -> tuple[torch.Tensor, dict]:
+        """Critic ``name``'s loss on one micro-batch; its own draws (``rngs`` are a stream apart from
+        the editor's). The editor's weights do not change by it: the loop drops any gradient it leaves them."""
         raise NotImplementedError
 
     def held_out(self) -> Dataset | None:
