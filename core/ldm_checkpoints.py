@@ -1,35 +1,37 @@
-"""Original-layout (CompVis / LDM) single-file InstructPix2Pix checkpoints, as ComfyUI users
-keep them in models/checkpoints (e.g. ``instruct-pix2pix-00-22000.safetensors``).
+"""The parts of an original-layout (CompVis / LDM) Stable Diffusion 1.x single file, as ComfyUI
+users keep them in models/checkpoints (e.g. ``instruct-pix2pix-00-22000.safetensors``).
 
-Such a file holds the UNet (``model.diffusion_model.*``, 8 input channels), the VAE
-(``first_stage_model.*``) and the CLIP text encoder (``cond_stage_model.transformer.*``), but
-no configs and no tokenizer. The configs are read off the tensor shapes, the key names are
-converted with diffusers' own converters, and the tokenizer comes from the caller (ComfyUI
-ships CLIP's).
+Such a file holds the UNet (``model.diffusion_model.*``), the VAE (``first_stage_model.*``) and
+the CLIP text encoder (``cond_stage_model.transformer.*``), but no configs and no tokenizer. The
+configs are read off the tensor shapes, the key names are converted with diffusers' own
+converters, and the tokenizer comes from the caller (ComfyUI ships CLIP's). Which family a file
+is (InstructPix2Pix: 8 UNet input channels) is the family's to say (``EditModel.reads_original_layout``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 import torch
-from diffusers import AutoencoderKL, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint
 from transformers import CLIPTextConfig, CLIPTextModel
-
-from .models.ip2p import Ip2pModel
 
 UNET, VAE, CLIP = "model.diffusion_model.", "first_stage_model.", "cond_stage_model.transformer."
 SD_SCALING_FACTOR = 0.18215
 
 
-def is_ldm_ip2p(keys) -> bool:
-    return f"{UNET}input_blocks.0.0.weight" in keys and any(k.startswith(VAE) for k in keys)
+def unet_input_channels(shapes: dict[str, tuple[int, ...]]) -> int | None:
+    """The UNet's input channels when ``shapes`` (key -> shape) are an SD 1.x original-layout file's,
+    else None."""
+    conv_in = shapes.get(f"{UNET}input_blocks.0.0.weight")
+    if conv_in is None or len(conv_in) != 4 or not any(k.startswith(VAE) for k in shapes):
+        return None
+    return conv_in[1]
 
 
-def load_ldm_ip2p(state: dict[str, torch.Tensor], tokenizer, name: str = "") -> Ip2pModel:
-    """Build an ip2p model from an original-layout state dict and a CLIP tokenizer."""
+def sd_parts(state: dict[str, torch.Tensor], tokenizer) -> dict[str, object]:
+    """The UNet, VAE, text encoder and (resized) tokenizer of an original-layout state dict."""
     unet_config = unet_config_from(state)
     unet = UNet2DConditionModel.from_config(unet_config)
     unet.load_state_dict(convert_ldm_unet_checkpoint(state, unet_config), strict=True)
@@ -40,11 +42,7 @@ def load_ldm_ip2p(state: dict[str, torch.Tensor], tokenizer, name: str = "") -> 
     # Prompts are padded to the tokenizer's length; ComfyUI's CLIP tokenizer says 8192.
     tokenizer.model_max_length = text_encoder.config.max_position_embeddings
     text_encoder.load_state_dict(_clip_state(state, text_encoder), strict=True)
-    # InstructPix2Pix's published scheduler: Euler ancestral on SD 1.x's noise schedule.
-    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                                steps_offset=1, prediction_type="epsilon")
-    info = replace(Ip2pModel.default_info(), name=name)
-    return Ip2pModel(unet.eval(), vae.eval(), text_encoder.eval(), tokenizer, scheduler, info)
+    return {"unet": unet.eval(), "vae": vae.eval(), "text_encoder": text_encoder.eval(), "tokenizer": tokenizer}
 
 
 def _clip_state(state: dict[str, torch.Tensor], text_encoder: CLIPTextModel) -> dict[str, torch.Tensor]:

@@ -21,7 +21,6 @@ from .containers import (FORMAT_VERSION, atomic_save, existing_file, json_object
                          read_tensors, read_weights)
 from .errors import EditError
 from .file_checks import DAMAGED, check_fields, check_finite, from_metadata, shapes
-from .ldm_checkpoints import is_ldm_ip2p, load_ldm_ip2p
 from .models import FAMILIES, EditModel, ModelInfo
 
 FOLDER_INFO = "unpaired_edit.json"  # optional ModelInfo beside model_index.json
@@ -47,9 +46,8 @@ def clip_preprocessing(folder: str | Path, where: str) -> dict:
 
 
 def load_model(path: str | Path, where: str = "Load Edit Model", clip_tokenizer: Path | None = None) -> EditModel:
-    """Load a diffusers folder, one of our single-file models, or an original-layout
-    InstructPix2Pix checkpoint (which needs ``clip_tokenizer``, a CLIP tokenizer folder),
-    onto the CPU in float32."""
+    """Load a diffusers folder, one of our single-file models, or an original-layout checkpoint a
+    family reads (which needs ``clip_tokenizer``, a CLIP tokenizer folder), onto the CPU in float32."""
     path = existing_file(path, where)
     if path.is_dir():
         return _load_diffusers_folder(path, where)
@@ -104,10 +102,12 @@ def _tokenizer(json_text: str, options: dict) -> PreTrainedTokenizerFast:
 
 def _load_original_layout(path: Path, where: str, clip_tokenizer: Path | None) -> EditModel:
     with safe_open(str(path), "pt") as f:
-        keys = set(f.keys())
-    if not is_ldm_ip2p(keys):
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    family = next((cls for cls in FAMILIES.values() if cls.reads_original_layout(shapes)), None)
+    if family is None:
+        layouts = "; ".join(cls.original_layout for cls in FAMILIES.values() if cls.original_layout)
         raise EditError(where, f"'{path.name}' is neither an Unpaired Edit model nor an original-layout "
-                        "InstructPix2Pix checkpoint.",
+                        f"checkpoint the pack reads ({layouts}).",
                         "Pick an edit model, or put the model as a diffusers folder in models/diffusers.")
     if clip_tokenizer is None or not Path(clip_tokenizer).is_dir():
         raise EditError(where, f"'{path.name}' carries no tokenizer, and no CLIP tokenizer folder was found.",
@@ -116,10 +116,10 @@ def _load_original_layout(path: Path, where: str, clip_tokenizer: Path | None) -
     tensors = read_tensors(path, where)
     check_finite(tensors, path.name, where)
     try:
-        return load_ldm_ip2p(tensors, tokenizer, name=path.stem)
-    except (RuntimeError, KeyError, StopIteration, IndexError) as err:
-        raise EditError(where, f"'{path.name}' looks like an InstructPix2Pix checkpoint but could not be "
-                        f"converted ({str(err)[:200]}).", "Use the model's diffusers folder instead.") from None
+        return family.from_original_layout(tensors, tokenizer, path.stem)
+    except (RuntimeError, ValueError, KeyError, StopIteration, IndexError) as err:
+        raise EditError(where, f"'{path.name}' looks like an {family.original_layout} checkpoint but could not "
+                        f"be converted ({str(err)[:200]}).", "Use the model's diffusers folder instead.") from None
 
 
 def _load_diffusers_folder(folder: Path, where: str) -> EditModel:

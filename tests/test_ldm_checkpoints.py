@@ -7,7 +7,7 @@ mapping, loads it back through diffusers' converters, and checks the predictions
 import pytest
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from unpaired_edit.core.errors import EditError
@@ -140,3 +140,15 @@ def test_original_layout_without_a_tokenizer_says_where_to_get_one(original):
     _, folder = original
     with pytest.raises(EditError, match="no tokenizer.*Fix: Load it inside ComfyUI"):
         load_model(folder / "ip2p.safetensors")
+
+
+def test_a_plain_sd_checkpoint_is_told_apart_from_an_instructpix2pix_one(original, tmp_path):
+    """The same file with a 4-channel UNet (a text-to-image SD 1.x checkpoint) is no family's original
+    layout: the message says which ones the pack reads, before anything is converted."""
+    _, folder = original
+    state = load_file(folder / "ip2p.safetensors")
+    state[UNET + "input_blocks.0.0.weight"] = state[UNET + "input_blocks.0.0.weight"][:, :4].contiguous()
+    save_file(state, tmp_path / "sd15.safetensors")
+    with pytest.raises(EditError, match=r"neither an Unpaired Edit model nor an original-layout checkpoint the pack "
+                                        r"reads \(InstructPix2Pix \(SD 1.x, 8 UNet input channels\)\)"):
+        load_model(tmp_path / "sd15.safetensors", clip_tokenizer=folder / "clip_tokenizer")

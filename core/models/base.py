@@ -99,6 +99,9 @@ class EditModel:
     # The diffusers pipelines (model_index.json's _class_name) a folder of this family holds, each
     # with the info.extra settings a folder of it implies.
     pipelines: ClassVar[dict[str, dict]] = {}
+    # The original-layout single files (as ComfyUI keeps them in models/checkpoints) this family
+    # reads, for messages; "" for none. ``reads_original_layout`` tells them by their tensors.
+    original_layout: ClassVar[str] = ""
     info: ModelInfo
     denoiser: nn.Module
 
@@ -123,6 +126,16 @@ class EditModel:
     @classmethod
     def default_info(cls) -> ModelInfo:
         """Sampling defaults for a model of this family that carries none of its own."""
+        raise NotImplementedError
+
+    @classmethod
+    def reads_original_layout(cls, shapes: dict[str, tuple[int, ...]]) -> bool:
+        """Whether a bare safetensors file of these tensor shapes is one of ``original_layout``."""
+        return False
+
+    @classmethod
+    def from_original_layout(cls, state: dict[str, torch.Tensor], tokenizer, name: str) -> "EditModel":
+        """A model from such a file's tensors and a CLIP tokenizer (the file carries none)."""
         raise NotImplementedError
 
     def _encode_text(self, prompts: list[str]) -> TextCond:

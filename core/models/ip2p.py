@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,7 @@ class Ip2pModel(EditModel):
 
     family = "ip2p"
     pipelines = {"StableDiffusionInstructPix2PixPipeline": {}}
+    original_layout = "InstructPix2Pix (SD 1.x, 8 UNet input channels)"
     COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
     def __init__(self, unet, vae, text_encoder, tokenizer, scheduler, info: ModelInfo | None = None) -> None:
@@ -41,6 +43,23 @@ class Ip2pModel(EditModel):
     def default_info(cls) -> ModelInfo:
         # InstructPix2Pix's published settings (20 steps, text 7.5, image 1.5).
         return ModelInfo(family=cls.family, steps=20, guidance=7.5, image_guidance=1.5)
+
+    @classmethod
+    def reads_original_layout(cls, shapes: dict[str, tuple[int, ...]]) -> bool:
+        from ..ldm_checkpoints import unet_input_channels  # diffusers' converters, only when a file needs them
+
+        return unet_input_channels(shapes) == 8
+
+    @classmethod
+    def from_original_layout(cls, state: dict[str, torch.Tensor], tokenizer, name: str) -> "Ip2pModel":
+        from diffusers import EulerAncestralDiscreteScheduler
+
+        from ..ldm_checkpoints import sd_parts
+
+        # InstructPix2Pix's published scheduler: Euler ancestral on SD 1.x's noise schedule.
+        scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                    steps_offset=1, prediction_type="epsilon")
+        return cls(**sd_parts(state, tokenizer), scheduler=scheduler, info=replace(cls.default_info(), name=name))
 
     @property
     def factor(self) -> int:
