@@ -11,7 +11,7 @@ from accelerate import Accelerator
 from torch import nn
 
 from ..core.models import EditModel
-from .config import ConfigError, OptimConfig, TrainConfig
+from .config import ConfigError, TrainConfig
 from .methods.base import Critic, Method, TrainState
 from .optim import adamw, rates, schedule
 
@@ -51,8 +51,7 @@ class Critics:
                               f"{', '.join(critics)}. Use bf16.")
         for name, critic in critics.items():
             critic.module.to(accelerator.device).requires_grad_(True).train()
-            optim = OptimConfig(**{**vars(config.optim), "lr": critic.lr, "group_lr": {}})
-            optimizer = adamw([{"params": list(critic.module.parameters()), "lr": critic.lr, "name": ""}], optim)
+            optimizer = adamw([{"params": list(critic.module.parameters()), "lr": critic.lr, "name": ""}], config.optim)
             objective = accelerator.prepare_model(_CriticObjective(method, name, model, critic.module))
             self.running[name] = _Running(critic, objective, optimizer, schedule(optimizer, config))
 

@@ -38,6 +38,7 @@ def param_groups(params: dict[str, nn.Parameter], optim: OptimConfig) -> list[di
 
 
 def adamw(groups: list[dict], optim: OptimConfig) -> torch.optim.Optimizer:
+    """AdamW over ``groups`` (each with its rate) with ``optim``'s betas and weight decay."""
     kw = dict(betas=optim.betas, weight_decay=optim.weight_decay)
     try:  # one kernel for all tensors: a per-tensor AdamW took a tenth of a toy step on a CPU
         return torch.optim.AdamW(groups, fused=True, **kw)
