@@ -32,6 +32,7 @@ MODELS = {
     "builtin/toy-base-16": Builtin("toy world text-to-image base, not an editor", file="toy-base-16.safetensors"),
     "builtin/tiny-ip2p": Builtin("random weights, for testing", tiny="tiny_ip2p"),
     "builtin/tiny-flow": Builtin("random weights, for testing", tiny="tiny_flow"),
+    "builtin/tiny-inpaint": Builtin("random weights, for testing", tiny="tiny_inpaint"),
 }
 LOC_HYPERNETWORKS = {"builtin/toy-loc-16": Builtin("for builtin/toy-uip2p-16", file="toy-loc-16.safetensors")}
 

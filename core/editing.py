@@ -1,4 +1,4 @@
-"""Edit and cycle-edit whole images: fit, encode once, sample, decode, undo the fit."""
+"""Edit, cycle-edit and inpaint whole images: fit, encode once, sample, decode, undo the fit."""
 
 from __future__ import annotations
 
@@ -55,6 +55,19 @@ def edit_pixels(model: EditModel, pixels: torch.Tensor, instruction: str, settin
     edited = model.decode(_sample(model, source, text, uncond, settings, hooks))
     _check_result(model, where, edited)
     return fit.undo(edited).float().clamp(-1, 1)
+
+
+@torch.no_grad()
+def inpaint_pixels(model: EditModel, pixels: torch.Tensor, mask: torch.Tensor, prompt: str, settings: EditSettings,
+                   hooks: Hooks | None = None, negative: str = "", where: str = "Mask Inpaint") -> torch.Tensor:
+    """Paint ``pixels`` [B,3,H,W] in -1..1 anew where ``mask`` [B,1,H,W] is 1 (an inpainting model,
+    over the whole frame) and return the result at the input's size; the mask is fitted with the picture."""
+    both, fit = _fit(model, torch.cat([pixels, mask.to(pixels)], dim=1))
+    text, uncond = model.encode_text([prompt, negative]).rows()
+    source = model.encode_source(both[:, :3], both[:, 3:])
+    painted = model.decode(_sample(model, source, text, uncond, settings, hooks))
+    _check_result(model, where, painted)
+    return fit.undo(painted).float().clamp(-1, 1)
 
 
 @dataclass

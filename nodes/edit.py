@@ -55,6 +55,16 @@ def check_model(model, where: str) -> EditModel:
     return model
 
 
+def check_editor(model, where: str) -> EditModel:
+    """A model that edits whole pictures by instruction (not an inpainter, which needs a mask)."""
+    model = check_model(model, where)
+    if model.inpaints:
+        raise EditError(where, f"'{model.info.name or model.family}' is an inpainting model: it paints a masked "
+                        "region from a prompt and does not follow instructions.",
+                        "Use it in Mask Inpaint, or load an edit model here.")
+    return model
+
+
 @contextmanager
 def on_device(model: EditModel):
     """Run on ComfyUI's compute device, making room first, and give the memory back after."""
@@ -84,7 +94,7 @@ class EditImage:
 
     @checked("Edit Image")
     def edit(self, edit_model, image, instruction, steps, guidance, image_guidance, seed):
-        model = check_model(edit_model, "Edit Image › edit_model")
+        model = check_editor(edit_model, "Edit Image › edit_model")
         pixels = comfy_to_pixels(to_rgb(image, "Edit Image › image"))
         instruction = check_instruction(instruction, "Edit Image › instruction", model)
         settings = settings_for(model, steps, guidance, image_guidance, seed)
@@ -138,7 +148,7 @@ class CycleEdit:
 
     @checked("Cycle Edit")
     def cycle(self, edit_model, image, instruction, steps, guidance, image_guidance, seed, reverse_instruction=""):
-        model = check_model(edit_model, "Cycle Edit › edit_model")
+        model = check_editor(edit_model, "Cycle Edit › edit_model")
         pixels = comfy_to_pixels(to_rgb(image, "Cycle Edit › image"))
         instruction = check_instruction(instruction, "Cycle Edit › instruction", model)
         reverse = reverse_for(model, instruction, reverse_instruction)  # before the model takes any memory

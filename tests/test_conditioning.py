@@ -1,5 +1,5 @@
 """SourceCond: the source a denoiser is conditioned on, cut, joined and dropped row by row
-whatever it carries (a mask and masked source, a time axis)."""
+whatever it carries (an inpainter's mask, a time axis)."""
 
 import pytest
 import torch
@@ -13,7 +13,7 @@ def _inpaint_video(b=3, frames=4):
     g = torch.Generator().manual_seed(0)
     latents = torch.randn(b, 4, frames, 6, 5, generator=g)
     mask = (torch.rand(b, 1, frames, 6, 5, generator=g) > 0.5).float()
-    return SourceCond(latents, mask, latents * (1 - mask))
+    return SourceCond(latents * (1 - mask), mask)
 
 
 def test_every_operation_applies_to_each_tensor_row_by_row():
@@ -21,35 +21,30 @@ def test_every_operation_applies_to_each_tensor_row_by_row():
     assert source.frames == 4 and len(source) == 3 and SourceCond(torch.zeros(2, 4, 8, 8)).frames is None
     joined = SourceCond.cat([source, source[1:]])
     assert len(joined) == 5
-    for name in ("latents", "mask", "masked"):
+    for name in ("latents", "mask"):
         assert torch.equal(getattr(joined, name)[3:], getattr(source, name)[1:])
     picked = source[torch.tensor([2, 0])]
-    assert torch.equal(picked.mask[0], source.mask[2]) and torch.equal(picked.masked[1], source.masked[0])
+    assert torch.equal(picked.mask[0], source.mask[2]) and torch.equal(picked.latents[1], source.latents[0])
     kept = source.kept(torch.tensor([True, False, True]))
-    for name in ("latents", "mask", "masked"):
+    for name in ("latents", "mask"):
         assert torch.equal(getattr(kept, name)[[0, 2]], getattr(source, name)[[0, 2]])
         assert not getattr(kept, name)[1].any()
-    assert not any(v.any() for v in (source.zeros().latents, source.zeros().mask, source.zeros().masked))
+    assert not source.zeros().latents.any() and not source.zeros().mask.any()
     wide = source[:1].repeat_to(5)
     assert wide.shape == (5, 4, 4, 6, 5) and torch.equal(wide.mask[4], source.mask[0])
-    assert source.to(dtype=torch.float16).masked.dtype == torch.float16
+    assert source.to(dtype=torch.float16).mask.dtype == torch.float16
 
 
 def test_a_plain_source_stays_plain():
     source = SourceCond(torch.randn(2, 3, 8, 8))
-    assert source.mask is None and source.masked is None
+    assert source.mask is None
     assert SourceCond.cat([source, source.zeros()]).mask is None
 
 
-@pytest.mark.parametrize("mask, masked, message", [
-    (torch.ones(2, 2, 8, 8), None, "mask must be"),
-    (torch.ones(2, 1, 4, 4), None, "mask must be"),
-    (torch.ones(1, 1, 8, 8), None, "mask must be"),
-    (None, torch.zeros(2, 4, 4, 4), "masked source must match"),
-])
-def test_mismatched_parts_are_refused_with_their_shapes(mask, masked, message):
-    with pytest.raises(ValueError, match=message):
-        SourceCond(torch.zeros(2, 4, 8, 8), mask, masked)
+@pytest.mark.parametrize("mask", [torch.ones(2, 2, 8, 8), torch.ones(2, 1, 4, 4), torch.ones(1, 1, 8, 8)])
+def test_mismatched_parts_are_refused_with_their_shapes(mask):
+    with pytest.raises(ValueError, match=r"mask must be \[2, 1, 8, 8\]"):
+        SourceCond(torch.zeros(2, 4, 8, 8), mask)
     with pytest.raises(ValueError, match=r"\[B, C, h, w\]"):
         SourceCond(torch.zeros(2, 8, 8))
     with pytest.raises(ValueError, match="broadcast 2 sources"):

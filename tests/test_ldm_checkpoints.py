@@ -13,7 +13,7 @@ from transformers import CLIPTextConfig, CLIPTextModel
 from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.ldm_checkpoints import CLIP, UNET, VAE
 from unpaired_edit.core.model_files import load_model
-from unpaired_edit.core.models.ip2p import Ip2pModel
+from unpaired_edit.core.models import FAMILIES
 from unpaired_edit.core.tokenizers import word_tokenizer
 
 LAYERS = 2  # resnets per UNet level, as in SD 1.x
@@ -92,12 +92,16 @@ def vae_to_original(vae):
     return {VAE + k: v for k, v in m.done().items()}
 
 
-@pytest.fixture(scope="module")
-def original(tmp_path_factory):
-    """A tiny diffusers ip2p model, and the same weights as an original-layout file."""
+FAMILY_CHANNELS = {"ip2p": 8, "inpaint": 9}
+
+
+@pytest.fixture(scope="module", params=["ip2p", "inpaint"])
+def original(tmp_path_factory, request):
+    """A tiny diffusers model of a family, and the same weights as an original-layout file."""
+    family = FAMILIES[request.param]
     tok = word_tokenizer(max_length=16)
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(in_channels=8, out_channels=4, layers_per_block=LAYERS, block_out_channels=(32, 64),
+    unet = UNet2DConditionModel(in_channels=FAMILY_CHANNELS[request.param], out_channels=4, layers_per_block=LAYERS, block_out_channels=(32, 64),
                                 down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=64,
                                 attention_head_dim=8, norm_num_groups=32).eval()
@@ -114,24 +118,25 @@ def original(tmp_path_factory):
     tok.model_max_length = 8192  # as ComfyUI's CLIP tokenizer declares; the loader must fix it
     tok.save_pretrained(folder / "clip_tokenizer")
     tok.model_max_length = 16
-    from unpaired_edit.core.models.tiny import tiny_ip2p
-
-    scheduler = tiny_ip2p().scheduler
-    return Ip2pModel(unet, vae, clip, tok, scheduler), folder
+    return family(unet, vae, clip, tok, family._original_scheduler()), folder
 
 
 def test_original_layout_loads_to_the_same_model(original):
     reference, folder = original
     model = load_model(folder / "ip2p.safetensors", clip_tokenizer=folder / "clip_tokenizer")
-    assert model.family == "ip2p" and model.info.name == "ip2p" and model.info.steps == 20
+    assert model.family == reference.family and model.info.name == "ip2p" and model.info.steps == 20
+    assert model.scheduler.config == reference.scheduler.config
     assert model.tokenizer.model_max_length == 16  # the text encoder's positions, not the file's 8192
     assert model.unet.config.layers_per_block == LAYERS and list(model.unet.config.block_out_channels) == [32, 64]
     pixels = torch.rand(1, 3, 32, 32) * 2 - 1
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:20, 4:30] = 1
     x, t = torch.randn(1, 4, 16, 16), torch.tensor([0.6])
     with torch.no_grad():
         for m in (model, reference):
             m.text_cache.clear()
-        outs = [m.predict(x, t, m.encode_text(["make it red"]), m.encode_source(pixels)) for m in (model, reference)]
+        outs = [m.predict(x, t, m.encode_text(["make it red"]), m.encode_source(pixels, mask if m.inpaints else None))
+                for m in (model, reference)]
         assert torch.equal(model.decode(x), reference.decode(x))
     assert torch.equal(outs[0], outs[1])
 
@@ -142,7 +147,7 @@ def test_original_layout_without_a_tokenizer_says_where_to_get_one(original):
         load_model(folder / "ip2p.safetensors")
 
 
-def test_a_plain_sd_checkpoint_is_told_apart_from_an_instructpix2pix_one(original, tmp_path):
+def test_a_plain_sd_checkpoint_is_told_apart_from_the_families_it_is_not(original, tmp_path):
     """The same file with a 4-channel UNet (a text-to-image SD 1.x checkpoint) is no family's original
     layout: the message says which ones the pack reads, before anything is converted."""
     _, folder = original
@@ -150,5 +155,6 @@ def test_a_plain_sd_checkpoint_is_told_apart_from_an_instructpix2pix_one(origina
     state[UNET + "input_blocks.0.0.weight"] = state[UNET + "input_blocks.0.0.weight"][:, :4].contiguous()
     save_file(state, tmp_path / "sd15.safetensors")
     with pytest.raises(EditError, match=r"neither an Unpaired Edit model nor an original-layout checkpoint the pack "
-                                        r"reads \(InstructPix2Pix \(SD 1.x, 8 UNet input channels\)\)"):
+                                        r"reads \(InstructPix2Pix \(SD 1.x, 8 UNet input channels\); SD 1.x "
+                                        r"inpainting \(9 UNet input channels\)\)"):
         load_model(tmp_path / "sd15.safetensors", clip_tokenizer=folder / "clip_tokenizer")

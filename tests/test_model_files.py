@@ -15,12 +15,14 @@ from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.containers import read_metadata
 from unpaired_edit.core.model_files import load_model, save_model
 from unpaired_edit.core.models import SourceCond
-from unpaired_edit.core.models.tiny import tiny_flow, tiny_ip2p
+from unpaired_edit.core.models.tiny import tiny_flow, tiny_inpaint, tiny_ip2p
 
 
 def _predict(model, seed=0):
     g = torch.Generator().manual_seed(seed)
     x, src = torch.randn(1, 4, 8, 8, generator=g), SourceCond(torch.randn(1, 4, 8, 8, generator=g))
+    if model.inpaints:
+        src = SourceCond(src.latents, (torch.rand(1, 1, 8, 8, generator=g) > 0.5).float())
     with torch.no_grad():
         return model.predict(x, torch.tensor([0.4]), model.encode_text(["make it red"]), src)
 
@@ -39,7 +41,8 @@ def test_the_same_weights_give_the_same_bytes_whatever_the_hash_seed(tmp_path):
     assert len(digests) == 1
 
 
-@pytest.mark.parametrize("build", [tiny_ip2p, lambda: tiny_flow(source_mode="same")], ids=["ip2p", "flow"])
+@pytest.mark.parametrize("build", [tiny_ip2p, tiny_inpaint, lambda: tiny_flow(source_mode="same")],
+                         ids=["ip2p", "inpaint", "flow"])
 def test_single_file_round_trip(tmp_path, build):
     model = build()
     path = save_model(model, tmp_path / "model.safetensors")
@@ -65,6 +68,19 @@ def test_diffusers_folder_loads(tmp_path):
     pipe.save_pretrained(tmp_path / "ip2p")
     loaded = load_model(tmp_path / "ip2p")
     assert loaded.family == "ip2p" and loaded.info.name == "ip2p" and loaded.info.steps == 20
+    assert torch.allclose(_predict(loaded), _predict(model), atol=1e-6)
+
+
+def test_inpainting_folder_loads(tmp_path):
+    from diffusers import StableDiffusionInpaintPipeline
+
+    model = tiny_inpaint()
+    StableDiffusionInpaintPipeline(vae=model.vae, text_encoder=model.text_encoder, tokenizer=model.tokenizer,
+                                   unet=model.unet, scheduler=model.scheduler, safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False
+                                   ).save_pretrained(tmp_path / "sd-inpaint")
+    loaded = load_model(tmp_path / "sd-inpaint")
+    assert loaded.family == "inpaint" and loaded.inpaints and loaded.info.guidance == 7.5
     assert torch.allclose(_predict(loaded), _predict(model), atol=1e-6)
 
 

@@ -3,10 +3,14 @@
 from .base import EditModel, ModelInfo
 from .conditioning import SourceCond, TextCond
 from .flow import FlowModel
+from .inpaint import InpaintModel
 from .ip2p import Ip2pModel
 from .toy import ToyModel
+from .toy_inpaint import ToyInpaintModel
 
 # A family is one module of core/models/ and its class here.
-FAMILIES: dict[str, type[EditModel]] = {cls.family: cls for cls in (Ip2pModel, FlowModel, ToyModel)}
+FAMILIES: dict[str, type[EditModel]] = {
+    cls.family: cls for cls in (Ip2pModel, InpaintModel, FlowModel, ToyModel, ToyInpaintModel)}
 
-__all__ = ["EditModel", "FAMILIES", "FlowModel", "Ip2pModel", "ModelInfo", "SourceCond", "TextCond", "ToyModel"]
+__all__ = ["EditModel", "FAMILIES", "FlowModel", "InpaintModel", "Ip2pModel", "ModelInfo", "SourceCond", "TextCond",
+           "ToyInpaintModel", "ToyModel"]

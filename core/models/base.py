@@ -94,6 +94,8 @@ class EditModel:
     COMPONENTS: ClassVar[tuple[str, ...]]  # constructor argument names, also the saved part names
     # The denoiser layers an edit LoRA trains (ByG), by name suffix; () for a family it does not train.
     lora_targets: ClassVar[tuple[str, ...]] = ()
+    # Whether it fills a masked region (``encode_source`` takes a mask) instead of editing whole pictures.
+    inpaints: ClassVar[bool] = False
     # Whether the text encoder learns with the denoiser (a toy model's small one learns the words).
     text_encoder_trains: ClassVar[bool] = False
     # The diffusers pipelines (model_index.json's _class_name) a folder of this family holds, each

@@ -1,7 +1,7 @@
 """What a denoiser is conditioned on: the encoded prompt (``TextCond``) and the source (``SourceCond``).
 
 Both are batches that samplers and trainers cut, join and broadcast without knowing what a
-family keeps in them: an editor's source latents, an inpainter's mask and masked source, a
+family keeps in them: an editor's source latents, an inpainter's masked source and mask, a
 video model's time axis.
 """
 
@@ -47,15 +47,14 @@ class TextCond:
 class SourceCond:
     """The source a denoiser edits, encoded by its family (``EditModel.encode_source``).
 
-    ``latents`` is ``[B, C, h, w]``, or ``[B, C, F, h, w]`` with a time axis (video). An
-    inpainter also carries ``mask`` (``[B, 1, ...]`` at the latents' size, 1 where the picture
-    is regenerated) and ``masked`` (the source with the masked region blanked, encoded like
-    ``latents``). Every operation applies to each tensor present, row by row.
+    ``latents`` is the source as the denoiser reads it, ``[B, C, h, w]``, or ``[B, C, F, h, w]``
+    with a time axis (video); for an inpainter, the source with the masked region blanked. An
+    inpainter also carries ``mask`` (``[B, 1, ...]`` at the latents' size, 1 where the picture is
+    regenerated). Every operation applies to each tensor present, row by row.
     """
 
     latents: torch.Tensor
     mask: torch.Tensor | None = None
-    masked: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.latents.dim() not in (4, 5):
@@ -64,9 +63,6 @@ class SourceCond:
         if self.mask is not None and list(self.mask.shape) != [b, 1, *grid]:
             raise ValueError(f"A source mask must be {[b, 1, *grid]} for latents {list(self.latents.shape)}, "
                              f"not {list(self.mask.shape)}.")
-        if self.masked is not None and self.masked.shape != self.latents.shape:
-            raise ValueError(f"The masked source must match the latents {list(self.latents.shape)}, "
-                             f"not {list(self.masked.shape)}.")
 
     def __len__(self) -> int:
         return self.latents.shape[0]

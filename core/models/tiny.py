@@ -7,13 +7,14 @@ the same seed gives the same weights.
 from __future__ import annotations
 
 import torch
-from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler, FlowMatchEulerDiscreteScheduler,
+from diffusers import (AutoencoderKL, DDIMScheduler, EulerAncestralDiscreteScheduler, FlowMatchEulerDiscreteScheduler,
                        FluxTransformer2DModel, UNet2DConditionModel)
 from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
 from ..tokenizers import word_tokenizer
 from .base import ModelInfo
 from .flow import FlowModel
+from .inpaint import InpaintModel
 from .ip2p import Ip2pModel
 
 TEXT_LENGTH = 16
@@ -37,20 +38,37 @@ def _vae(seed: int, channels: tuple[int, ...], latent: int, **kw) -> Autoencoder
                          layers_per_block=1, norm_num_groups=min(8, channels[0]), sample_size=32, **kw).eval()
 
 
-def tiny_ip2p(seed: int = 0, prediction_type: str = "epsilon", width: int = 32,
-              vae_channels: tuple[int, ...] = (16, 32)) -> Ip2pModel:
-    """An ip2p model of ~0.5 M parameters (``width`` scales the UNet for benchmarks)."""
+def _unet(seed: int, in_channels: int, width: int) -> UNet2DConditionModel:
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=16, in_channels=8, out_channels=4, layers_per_block=1,
+    return UNet2DConditionModel(
+        sample_size=16, in_channels=in_channels, out_channels=4, layers_per_block=1,
         block_out_channels=(width, 2 * width), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
         attention_head_dim=8, norm_num_groups=8).eval()
+
+
+def tiny_ip2p(seed: int = 0, prediction_type: str = "epsilon", width: int = 32,
+              vae_channels: tuple[int, ...] = (16, 32)) -> Ip2pModel:
+    """An ip2p model of ~0.5 M parameters (``width`` scales the UNet for benchmarks)."""
+    unet = _unet(seed, 8, width)
     scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                                 prediction_type=prediction_type, steps_offset=1)
     info = ModelInfo(family="ip2p", name="tiny-ip2p", steps=8, guidance=7.5, image_guidance=1.5)
     return Ip2pModel(unet, _vae(seed + 1, vae_channels, 4), _clip_text(seed + 2),
                      word_tokenizer(max_length=TEXT_LENGTH), scheduler, info)
+
+
+def tiny_inpaint(seed: int = 0, width: int = 32, vae_channels: tuple[int, ...] = (16, 32),
+                 scheduler: str = "ddim") -> InpaintModel:
+    """An SD-style inpainting model (9-channel UNet) of ~0.5 M parameters; ``scheduler`` "ddim" or
+    "euler_a" (stochastic: its steps draw from the seed too)."""
+    unet = _unet(seed, 9, width)
+    betas = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1)
+    sampler = DDIMScheduler(clip_sample=False, set_alpha_to_one=False, **betas) if scheduler == "ddim" \
+        else EulerAncestralDiscreteScheduler(**betas)
+    info = ModelInfo(family="inpaint", name="tiny-inpaint", steps=8, guidance=7.5, image_guidance=1.0)
+    return InpaintModel(unet, _vae(seed + 1, vae_channels, 4), _clip_text(seed + 2),
+                        word_tokenizer(max_length=TEXT_LENGTH), sampler, info)
 
 
 def tiny_flow(seed: int = 0, source_mode: str = "offset", guidance_embeds: bool = True) -> FlowModel:

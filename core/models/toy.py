@@ -29,14 +29,21 @@ class ToyModel(EditModel):
                     "to_out.0", "ff.net.0.proj", "ff.net.2")
     text_encoder_trains = True
     COMPONENTS = ("unet", "text_encoder", "tokenizer")
+    reads = "the noisy image and the source"  # what its UNet takes, for the message that refuses another
 
     def __init__(self, unet, text_encoder, tokenizer, info: ModelInfo | None = None) -> None:
         super().__init__(info or self.default_info())
         self.unet, self.text_encoder, self.tokenizer = unet, text_encoder, tokenizer
         self.denoiser = unet
-        if unet.config.in_channels != 2 * unet.config.out_channels:
-            raise ValueError("A toy UNet takes the noisy image and the source on channels "
-                             f"({2 * unet.config.out_channels}); this one takes {unet.config.in_channels}.")
+        expected = unet.config.out_channels + self.source_channels(unet.config.out_channels)
+        if unet.config.in_channels != expected:
+            raise ValueError(f"A {self.family} UNet takes {self.reads} on channels ({expected}); this one takes "
+                             f"{unet.config.in_channels}.")
+
+    @staticmethod
+    def source_channels(image_channels: int) -> int:
+        """The UNet's input channels after the noisy image."""
+        return image_channels
 
     @classmethod
     def default_info(cls) -> ModelInfo:
@@ -72,13 +79,19 @@ class ToyModel(EditModel):
                hooks: Hooks) -> torch.Tensor:
         return sample_toy(self, source, text, negative, settings, hooks)
 
+    def unet_input(self, x_t: torch.Tensor, source: SourceCond) -> torch.Tensor:
+        return torch.cat([x_t, source.latents], dim=1)
+
+    def no_source(self, like: torch.Tensor) -> SourceCond:
+        """The text-to-image condition for latents shaped like ``like``: a zero source."""
+        return SourceCond(torch.zeros_like(like))
+
     def predict(self, x_t: torch.Tensor, t: torch.Tensor, text: TextCond,
                 source: SourceCond | None = None) -> torch.Tensor:
         b = x_t.shape[0]
-        source = torch.zeros_like(x_t) if source is None else source.latents
+        source = self.no_source(x_t) if source is None else source
         timestep = torch.as_tensor(t, device=x_t.device, dtype=x_t.dtype).reshape(-1).expand(b) * TIME_SCALE
-        return self.unet(torch.cat([x_t, source], dim=1), timestep,
-                         encoder_hidden_states=text.repeat_to(b).embeds).sample
+        return self.unet(self.unet_input(x_t, source), timestep, encoder_hidden_states=text.repeat_to(b).embeds).sample
 
 
 def build_toy(seed: int = 0, channels: tuple[int, ...] = (16, 32, 64), text_width: int = 64) -> ToyModel:
@@ -118,7 +131,7 @@ def sample_toy(model: "ToyModel", source: SourceCond | None, text: TextCond, neg
     image_guidance = settings.image_guidance if source is not None else 1.0
     text_only = settings.guidance != 1.0 or image_guidance != 1.0
     no_source = image_guidance != 1.0
-    src = SourceCond(torch.zeros_like(like)) if source is None else source
+    src = model.no_source(like) if source is None else source
     conds, sources = [text.repeat_to(b)], [src]
     if text_only:
         conds, sources = conds + [negative.repeat_to(b)], sources + [src]
