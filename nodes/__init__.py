@@ -1,6 +1,7 @@
 """ComfyUI node classes (classic API), registered under prefixed ids that never change."""
 
 from .edit import CycleEdit, EditImage
+from .inpaint import MaskInpaint
 from .loaders import LoadEditModel
 from .loc import ApplyEditLora, BeforeAfterToLora, LoadEditLora, LoadLocHypernetwork, SaveEditLora
 from .toy import ToyScene
@@ -9,6 +10,7 @@ NODE_CLASS_MAPPINGS = {
     "UnpairedEdit_LoadEditModel": LoadEditModel,
     "UnpairedEdit_EditImage": EditImage,
     "UnpairedEdit_CycleEdit": CycleEdit,
+    "UnpairedEdit_MaskInpaint": MaskInpaint,
     "UnpairedEdit_ToyScene": ToyScene,
     "UnpairedEdit_LoadLocHypernetwork": LoadLocHypernetwork,
     "UnpairedEdit_BeforeAfterToLora": BeforeAfterToLora,
@@ -21,6 +23,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "UnpairedEdit_LoadEditModel": "Load Edit Model (Unpaired Edit)",
     "UnpairedEdit_EditImage": "Edit Image (Unpaired Edit)",
     "UnpairedEdit_CycleEdit": "Cycle Edit (Unpaired Edit)",
+    "UnpairedEdit_MaskInpaint": "Mask Inpaint (Unpaired Edit)",
     "UnpairedEdit_ToyScene": "Toy Scene (Unpaired Edit)",
     "UnpairedEdit_LoadLocHypernetwork": "Load LoC Hypernetwork (Unpaired Edit)",
     "UnpairedEdit_BeforeAfterToLora": "Before/After → Edit LoRA (Unpaired Edit)",

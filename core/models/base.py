@@ -94,6 +94,8 @@ class EditModel:
     COMPONENTS: ClassVar[tuple[str, ...]]  # constructor argument names, also the saved part names
     # The denoiser layers an edit LoRA trains (ByG), by name suffix; () for a family it does not train.
     lora_targets: ClassVar[tuple[str, ...]] = ()
+    # The side of the pictures its family samples best, when a model does not say what it was trained at.
+    default_size: ClassVar[int] = 512
     # Whether it fills a masked region (``encode_source`` takes a mask) instead of editing whole pictures.
     inpaints: ClassVar[bool] = False
     # Whether the text encoder learns with the denoiser (a toy model's small one learns the words).
@@ -219,6 +221,11 @@ class EditModel:
             module.to(device=device, dtype=dtype)
         self.text_cache.clear()
         return self
+
+    @property
+    def working_size(self) -> int:
+        """The side of the pictures it samples best: the size it was trained at, else its family's."""
+        return int(self.info.extra.get("image_size") or self.default_size)
 
     def base_hash(self) -> str:
         """The fingerprint of the weights as loaded, the same in every dtype and on every device,

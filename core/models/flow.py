@@ -44,6 +44,7 @@ class FlowModel(EditModel):
     """FluxTransformer2DModel + AutoencoderKL + CLIP (pooled) and T5-style (tokens) encoders."""
 
     family = "flow"
+    default_size = 1024
     pipelines = {"FluxKontextPipeline": {"source_mode": "offset"}}
     # every layer that carries the edit; x_embedder reads the source
     lora_targets = ("x_embedder", "to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj",

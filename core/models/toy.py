@@ -24,6 +24,7 @@ TIME_SCALE = 1000.0  # the UNet's sinusoidal time embedding expects timesteps in
 
 class ToyModel(EditModel):
     family = "toy"
+    default_size = 16
     # every layer that carries the edit; conv_in reads the source
     lora_targets = ("conv_in", "conv1", "conv2", "time_emb_proj", "proj_in", "proj_out", "to_q", "to_k", "to_v",
                     "to_out.0", "ff.net.0.proj", "ff.net.2")

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .edits import KINDS, Edit, edit_region, sample_edit, split_edits
+from .inpainting import KINDS as INPAINT_KINDS, InpaintTask, sample_task, split_tasks, task_mask
 from .render import render
 from .world import caption, check_split, sample_split
 
@@ -59,6 +60,31 @@ class EditDataset(_Toy):
         return item
 
 
+class InpaintDataset(_Toy):
+    """Pictures with a hole to inpaint: the unmasked input, its MASK (1 = regenerate), the prompt
+    and the kind of task, but not the true picture; ``with_target=True`` adds it, for evaluation.
+    The training split draws tasks at random; a held-out split serves its fixed list of distinct
+    tasks (``split_tasks``)."""
+
+    def __init__(self, *args, with_target: bool = False, kinds: tuple[str, ...] = INPAINT_KINDS, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.with_target, self.kinds = with_target, kinds
+        self._held = split_tasks(self.length, self.split, self.seed, kinds) if self.split != "train" else None
+
+    def task(self, index: int) -> InpaintTask:
+        if self._held is not None:
+            return self._held[index]
+        return sample_task(self._rng(index), "train", self.kinds)
+
+    def __getitem__(self, index: int) -> dict:
+        task = self.task(index)
+        item = {"image": render(task.scene, self.size), "mask": task_mask(task, self.size)[None],
+                "prompt": task.prompt, "kind": task.kind}
+        if self.with_target:
+            item["target"] = render(task.truth, self.size)
+        return item
+
+
 def stack(items: list[dict]) -> dict:
     """A DataLoader collate: tensors stacked, strings kept as lists."""
     return {k: torch.stack([i[k] for i in items]) if torch.is_tensor(items[0][k]) else [i[k] for i in items]
@@ -67,7 +93,9 @@ def stack(items: list[dict]) -> dict:
 
 def toy_dataset(kind: str, size: int = 16, seed: int = 0, split: str = "train", length: int = 100_000) -> Dataset:
     """The toy data set that gives ``kind`` items: "captions", "instructions" (sources without an
-    edited picture) or "pairs" (with it)."""
+    edited picture), "pairs" (with it) or "inpaint" (pictures, masks and prompts, without the true result)."""
     if kind == "captions":
         return CaptionDataset(size=size, length=length, seed=seed, split=split)
+    if kind == "inpaint":
+        return InpaintDataset(size=size, length=length, seed=seed, split=split)
     return EditDataset(size=size, length=length, seed=seed, split=split, with_target=kind == "pairs")
