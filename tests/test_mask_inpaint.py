@@ -197,3 +197,20 @@ def test_a_nan_mask_and_a_non_model_are_refused(inpainter):
 def test_edit_image_refuses_an_inpainter_and_says_where_it_goes(inpainter):
     with pytest.raises(EditError, match="Edit Image › edit_model.*inpainting model.*Fix: Use it in Mask Inpaint"):
         EditImage().edit(inpainter, torch.rand(1, 16, 16, 3), "make it red", **FAST)
+
+
+def test_progress_runs_over_every_crop_and_a_stop_request_interrupts(inpainter):
+    from unpaired_edit.core.repaint import repaint
+    from unpaired_edit.core.samplers import EditSettings, Hooks, Interrupted
+
+    mask = torch.zeros(1, 60, 60)
+    mask[0, 2:6, 2:6] = mask[0, 50:56, 50:56] = 1
+    todo = plan(mask, Area(grow=0, feather=0, context=2, size=16))
+    assert len(todo.crops) == 2
+    seen = []
+    pixels = torch.rand(1, 3, 60, 60) * 2 - 1
+    repaint(inpainter, pixels, todo, "a red square", EditSettings(3, 1.0, 1.0, 0),
+            Hooks(progress=lambda step, total, preview: seen.append((step, total))))
+    assert seen == [(step, 6) for step in range(1, 7)]
+    with pytest.raises(Interrupted):
+        repaint(inpainter, pixels, todo, "a red square", EditSettings(3, 1.0, 1.0, 0), Hooks(should_stop=lambda: True))
