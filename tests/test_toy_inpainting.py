@@ -165,18 +165,25 @@ def test_inpaint_items_and_training_never_renders_a_held_out_scene():
             task = data.task(i)
             assert task.scene.split == task.truth.split == "train", (i, task)
         assert {data.task(i).kind for i in range(60)} == set(KINDS)
-    data = InpaintDataset(size=16, seed=3, with_target=True)
-    item, task = data[5], InpaintDataset(size=16, seed=3).task(5)
-    assert item["image"].shape == item["target"].shape == (3, 16, 16) and item["mask"].shape == (1, 16, 16)
-    assert torch.equal(item["image"], render(task.scene, 16)) and torch.equal(item["target"], render(task.truth, 16))
-    assert torch.equal(item["mask"][0], task_mask(task, 16))
+    data = InpaintDataset(size=16, seed=3)
+    item, task = data[5], data.task(5)
+    assert item["image"].shape == (3, 16, 16) and item["mask"].shape == (1, 16, 16)
+    assert torch.equal(item["image"], render(task.truth, 16)) and torch.equal(item["mask"][0], task_mask(task, 16))
     assert item["prompt"] == task.prompt and item["kind"] == task.kind
-    assert "target" not in InpaintDataset(size=16, seed=3)[5]
     batch = stack([data[i] for i in range(4)])
     assert batch["mask"].shape == (4, 1, 16, 16) and len(batch["prompt"]) == 4
     held = InpaintDataset(size=8, split="validation", length=20)
     assert [held.task(i) for i in range(20)] == split_tasks(20, "validation")
     assert isinstance(toy_dataset("inpaint", 8, length=5), InpaintDataset)
-    assert "target" not in toy_dataset("inpaint", 8, split="test", length=5)[0]
     assert isinstance(toy_dataset("captions", 8), CaptionDataset) and toy_dataset("pairs", 8).with_target
     assert isinstance(toy_dataset("instructions", 8), EditDataset) and not toy_dataset("instructions", 8).with_target
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_masked_the_truth_is_the_task_input(split):
+    """What masked reconstruction trains on is, once masked, exactly what a task gives the model."""
+    tasks = split_tasks(30, split) if split != "train" else [sample_task(random.Random(i), "train") for i in range(60)]
+    for size in (16, 32):
+        for task in tasks:
+            keep = task_mask(task, size) == 0
+            assert torch.equal(render(task.scene, size)[:, keep], render(task.truth, size)[:, keep]), task

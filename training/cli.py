@@ -1,5 +1,5 @@
 """``python -m unpaired_edit.training METHOD --config FILE.yaml [--resume]`` and
-``python -m unpaired_edit.training evaluate --model PATH [--task edit|transfer|t2i|chance] [--loc FILE] [--n N]``
+``python -m unpaired_edit.training evaluate --model PATH [--task edit|transfer|inpaint|t2i|chance] [--loc FILE] [--n N]``
 and ``python -m unpaired_edit.training toy-data --kind captions|instructions|pairs --out DIR --n N``."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from ..core.samplers import EditSettings
 from ..core.toy.oracle import PRESERVED
 from ..core.toy.world import SPLITS
 from .config import ConfigError, load_config
-from .evaluate import evaluate_captions, evaluate_chance, evaluate_edits, evaluate_transfer, format_table
+from .evaluate import (evaluate_captions, evaluate_chance, evaluate_edits, evaluate_inpainting, evaluate_transfer,
+                       format_table)
 from .files import FIELDS, write_toy_data
 from .loop import train
 from .methods import METHODS
@@ -41,17 +42,18 @@ def _parser() -> argparse.ArgumentParser:
     toy.add_argument("--seed", type=int, default=0, help="Which toy data set (as data.seed; default 0).")
     ev = commands.add_parser("evaluate", help="Score a toy-world model with the oracle.")
     ev.add_argument("--model", help="A model file (e.g. runs/.../model.safetensors); not for --task chance.")
-    ev.add_argument("--task", choices=("edit", "transfer", "t2i", "chance"), default="edit",
+    ev.add_argument("--task", choices=("edit", "transfer", "inpaint", "t2i", "chance"), default="edit",
                     help="edit: edits of the split (default); transfer: the edit of a held-out pair made on another "
-                         "scene (by instruction, or with --loc by the pair's LoRA); t2i: caption accuracy of "
-                         "text-to-image samples; chance: the edits' scores for pictures that make no real edit "
-                         "(source, noise, fills, a copy instead of a move).")
+                         "scene (by instruction, or with --loc by the pair's LoRA); inpaint: fill, erase and "
+                         "outpaint tasks (an inpainting model); t2i: caption accuracy of text-to-image samples; "
+                         "chance: the edits' scores for pictures that make no real edit (source, noise, fills, a "
+                         "copy instead of a move).")
     ev.add_argument("--loc", help="transfer: a LoC hypernetwork file; the edit is the LoRA it makes from the pair.")
     ev.add_argument("--strength", type=float, default=1.0, help="transfer --loc: the LoRA's strength (default 1).")
     ev.add_argument("--split", choices=SPLITS, default="test",
                     help="Which scenes: test (default; what results report), validation (what configs are "
                          "chosen on) or train.")
-    ev.add_argument("--n", type=int, default=140, help="How many edits or captions (default 140).")
+    ev.add_argument("--n", type=int, default=140, help="How many edits, tasks or captions (default 140).")
     ev.add_argument("--size", type=int, help="Image size (default: the size the model was trained at).")
     ev.add_argument("--steps", type=int, help="Sampling steps (default: the model's).")
     ev.add_argument("--guidance", type=float, help="Text guidance (default: the model's; 4 for --task t2i).")
@@ -109,6 +111,9 @@ def _evaluate(args) -> int:
             check_made_for(loaded.meta, model, "evaluate › --model", "This LoC hypernetwork was made for",
                            "Evaluate with the edit model the hypernetwork was trained for.")
         result, _ = evaluate_transfer(model, args.n, size, settings, hypernetwork, args.strength, args.split)
+        print(format_table(result))
+    elif args.task == "inpaint":
+        result, _ = evaluate_inpainting(model, args.n, size, settings, args.split)
         print(format_table(result))
     else:
         result, _ = evaluate_edits(model, args.n, size, settings, args.split, cycle=not args.no_cycle)

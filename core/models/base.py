@@ -161,6 +161,13 @@ class EditModel:
                              "crop to the masked region and composite instead.")
         return SourceCond(self.source_latents(pixels))
 
+    def as_inpainter(self) -> "EditModel":
+        """An inpainting model made from this one's weights (a copy), for an inpainting trainer to start
+        from; a family that has no such form says so."""
+        if self.inpaints:
+            return self
+        raise ValueError(f"This {self.family} model cannot be made an inpainter; start from an inpainting model.")
+
     def as_source(self, latents: torch.Tensor) -> SourceCond:
         """Latents in ``encode_image``'s space (a sampled edit) as a source to condition on; for
         families whose source is those very latents, they themselves."""

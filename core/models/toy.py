@@ -80,6 +80,13 @@ class ToyModel(EditModel):
                hooks: Hooks) -> torch.Tensor:
         return sample_toy(self, source, text, negative, settings, hooks)
 
+    def as_inpainter(self) -> EditModel:
+        if self.inpaints:
+            return self
+        from .toy_inpaint import ToyInpaintModel  # which imports this module
+
+        return ToyInpaintModel.from_toy(self)
+
     def unet_input(self, x_t: torch.Tensor, source: SourceCond) -> torch.Tensor:
         return torch.cat([x_t, source.latents], dim=1)
 

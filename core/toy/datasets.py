@@ -61,14 +61,15 @@ class EditDataset(_Toy):
 
 
 class InpaintDataset(_Toy):
-    """Pictures with a hole to inpaint: the unmasked input, its MASK (1 = regenerate), the prompt
-    and the kind of task, but not the true picture; ``with_target=True`` adds it, for evaluation.
-    The training split draws tasks at random; a held-out split serves its fixed list of distinct
-    tasks (``split_tasks``)."""
+    """Masked reconstruction, the way inpainters learn: a picture, a MASK (1 = regenerate) and the
+    prompt that names what the hole shows, from the tasks of ``core/toy/inpainting.py``. The picture
+    is the task's truth: a task's input differs from it only inside the hole (an erased object lies
+    within its mask), so masked, it *is* the task's input, and no edited pair is ever rendered. The
+    training split draws tasks at random; a held-out split serves its fixed list (``split_tasks``)."""
 
-    def __init__(self, *args, with_target: bool = False, kinds: tuple[str, ...] = INPAINT_KINDS, **kw) -> None:
+    def __init__(self, *args, kinds: tuple[str, ...] = INPAINT_KINDS, **kw) -> None:
         super().__init__(*args, **kw)
-        self.with_target, self.kinds = with_target, kinds
+        self.kinds = kinds
         self._held = split_tasks(self.length, self.split, self.seed, kinds) if self.split != "train" else None
 
     def task(self, index: int) -> InpaintTask:
@@ -78,11 +79,8 @@ class InpaintDataset(_Toy):
 
     def __getitem__(self, index: int) -> dict:
         task = self.task(index)
-        item = {"image": render(task.scene, self.size), "mask": task_mask(task, self.size)[None],
+        return {"image": render(task.truth, self.size), "mask": task_mask(task, self.size)[None],
                 "prompt": task.prompt, "kind": task.kind}
-        if self.with_target:
-            item["target"] = render(task.truth, self.size)
-        return item
 
 
 def stack(items: list[dict]) -> dict:

@@ -3,11 +3,12 @@
 from .base import Method
 from .byg import ByG
 from .clip import Clip
+from .inpaint import Inpaint
 from .loc import Loc
 from .supervised import Supervised
 from .t2i import TextToImage
 from .uip2p import Uip2p
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (TextToImage, Supervised, ByG, Clip, Uip2p, Loc)}
+METHODS: dict[str, type[Method]] = {m.name: m for m in (TextToImage, Supervised, ByG, Clip, Uip2p, Loc, Inpaint)}
 
 __all__ = ["METHODS", "Method"]
