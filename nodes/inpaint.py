@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from ..core.errors import EditError
 from ..core.images import to_rgb
 from ..core.regions import extend_canvas
@@ -44,8 +46,6 @@ class MaskInpaint:
                                                    "the prompt; an edit model follows the prompt as an instruction "
                                                    "inside the mask."}),
             "image": ("IMAGE", {"tooltip": "The image(s) to repaint."}),
-            "mask": ("MASK", {"tooltip": "Where to repaint (1) and where to keep (0), values 0..1 read as yes from "
-                                         "0.5: one mask for all images or one each, the images' size."}),
             "prompt": ("STRING", {"multiline": True, "default": "",
                                   "tooltip": "Inpainting models: what the masked region should show (may be empty "
                                              "to continue the picture). Edit models: the instruction to carry out "
@@ -62,14 +62,18 @@ class MaskInpaint:
                             0, 4096),
             **{name: _pixels(f"Outpaint: extend the canvas by this many pixels on the {name[7:]} (new pixels "
                              "are masked).", 0, MAX_SIDE) for name in EXTEND},
+        }, "optional": {
+            "mask": ("MASK", {"tooltip": "Where to repaint (1) and where to keep (0), values 0..1 read as yes from "
+                                         "0.5: one mask for all images or one each, the images' size. Leave it "
+                                         "out to outpaint only the extended border."}),
         }}
 
     @checked("Mask Inpaint")
-    def inpaint(self, edit_model, image, mask, prompt, steps, guidance, image_guidance, seed, grow, feather,
-                context, size, extend_left, extend_top, extend_right, extend_bottom):
+    def inpaint(self, edit_model, image, prompt, steps, guidance, image_guidance, seed, grow, feather, context, size,
+                extend_left, extend_top, extend_right, extend_bottom, mask=None):
         model = check_model(edit_model, "Mask Inpaint › edit_model")
         image = to_rgb(image, "Mask Inpaint › image")
-        mask = check_mask(mask, image, "Mask Inpaint › mask")
+        mask = torch.zeros(image.shape[:3]) if mask is None else check_mask(mask, image, "Mask Inpaint › mask")
         extend = dict(zip(EXTEND, (extend_left, extend_top, extend_right, extend_bottom)))
         height, width = image.shape[1] + extend_top + extend_bottom, image.shape[2] + extend_left + extend_right
         if max(height, width) > MAX_SIDE:

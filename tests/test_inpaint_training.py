@@ -31,7 +31,7 @@ def test_two_steps_make_a_toy_inpainter_that_mask_inpaint_and_the_oracle_run(tmp
     assert rows[-1]["val/all/outside"] == 0.0  # nothing outside a hole changed
     image, mask = torch.rand(1, 16, 16, 3), torch.zeros(16, 16)
     mask[4:10, 4:10] = 1
-    out, weights = MaskInpaint().inpaint(model, image, mask, "a large red circle at the center", steps=3,
+    out, weights = MaskInpaint().inpaint(model, image, "a large red circle at the center", mask=mask, steps=3,
                                          guidance=0.0, image_guidance=0.0, seed=0, grow=0, feather=0, context=16,
                                          size=0, extend_left=0, extend_top=0, extend_right=0, extend_bottom=0)
     assert torch.equal(out[weights == 0], image[weights == 0]) and not torch.equal(out, image)

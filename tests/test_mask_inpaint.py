@@ -34,7 +34,7 @@ def editor():
 
 
 def _run(model, image, mask, prompt="a red square", **kw):
-    return MaskInpaint().inpaint(model, image, mask, prompt, **{**FAST, **AREA, **NO_EXTEND, **kw})
+    return MaskInpaint().inpaint(model, image, prompt, **{**FAST, **AREA, **NO_EXTEND, **kw}, mask=mask)
 
 
 def _blobs(b, h, w, seed):
@@ -144,7 +144,7 @@ def test_an_editor_edits_inside_the_mask_only(editor):
     image = (render(scene, 32) / 2 + 0.5).clamp(0, 1).movedim(0, -1)[None]
     mask = torch.zeros(32, 32)
     mask[:, :16] = 1  # around the circle, not the square
-    out, weights = MaskInpaint().inpaint(editor, image, mask, "make the red circle blue", steps=20, guidance=0.0,
+    out, weights = MaskInpaint().inpaint(editor, image, "make the red circle blue", mask=mask, steps=20, guidance=0.0,
                                          image_guidance=0.0, seed=0, grow=0, feather=2, context=16, size=0,
                                          **NO_EXTEND)
     assert torch.equal(out[weights == 0], image[weights == 0])
@@ -214,3 +214,12 @@ def test_progress_runs_over_every_crop_and_a_stop_request_interrupts(inpainter):
     assert seen == [(step, 6) for step in range(1, 7)]
     with pytest.raises(Interrupted):
         repaint(inpainter, pixels, todo, "a red square", EditSettings(3, 1.0, 1.0, 0), Hooks(should_stop=lambda: True))
+
+
+def test_without_a_mask_only_the_extended_border_is_painted(inpainter):
+    image = torch.rand(2, 16, 16, 3)
+    out, weights = _run(inpainter, image, None, extend_top=4)
+    assert out.shape == (2, 20, 16, 3) and (weights[:, :4] == 1).all()
+    assert torch.equal(out[:, 4:][weights[:, 4:] == 0], image[weights[:, 4:] == 0])
+    same, none = _run(inpainter, image, None)
+    assert torch.equal(same, image) and not none.any()
