@@ -30,6 +30,7 @@ MODELS = {
     "builtin/toy-uip2p-16": Builtin("toy world editor, trained unpaired", file="toy-uip2p-16.safetensors"),
     "builtin/toy-supervised-16": Builtin("toy world editor, paired baseline", file="toy-supervised-16.safetensors"),
     "builtin/toy-base-16": Builtin("toy world text-to-image base, not an editor", file="toy-base-16.safetensors"),
+    "builtin/toy-inpaint-16": Builtin("toy world inpainter: fill, erase, outpaint", file="toy-inpaint-16.safetensors"),
     "builtin/tiny-ip2p": Builtin("random weights, for testing", tiny="tiny_ip2p"),
     "builtin/tiny-flow": Builtin("random weights, for testing", tiny="tiny_flow"),
     "builtin/tiny-inpaint": Builtin("random weights, for testing", tiny="tiny_inpaint"),

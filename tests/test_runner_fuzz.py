@@ -369,11 +369,12 @@ def mutate(rng: random.Random, workflow: dict, mutations: list[Mutation]) -> lis
 
 
 def make_input_dir(folder: Path) -> Path:
-    """The shipped input picture (at 16 pixels, to run fast) and files LoadImage must refuse or
-    handle: corrupt, empty, one pixel, 16-bit grey."""
+    """The shipped input pictures (at most 16 pixels a side, to run fast) and files LoadImage must
+    refuse or handle: corrupt, empty, one pixel, 16-bit grey."""
     folder.mkdir()
-    with Image.open(WORKFLOWS / "input" / "red_circle.png") as picture:
-        picture.resize((16, 16)).save(folder / "red_circle.png")
+    for path in (WORKFLOWS / "input").glob("*.png"):
+        with Image.open(path) as picture:
+            picture.resize((min(16, picture.width), min(16, picture.height))).save(folder / path.name)
     (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(40)))
     (folder / "empty.png").write_bytes(b"")
     Image.new("RGB", (1, 1), (9, 9, 9)).save(folder / "tiny.png")

@@ -103,5 +103,5 @@ def test_bundled_weights_match_their_checksums_and_say_what_they_are():
         if meta.get("kind") == "loc_hypernetwork":  # made for the bundled default editor
             assert (meta["family"], meta["base_name"], meta["image_size"]) == ("toy", "toy-uip2p-16", 16)
             continue
-        assert meta["info"]["family"] == "toy" and meta["info"]["method"], name
+        assert meta["info"]["family"] in ("toy", "toy_inpaint") and meta["info"]["method"], name
         assert meta["info"]["extra"]["image_size"] == 16, name

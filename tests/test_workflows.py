@@ -38,6 +38,9 @@ def test_workflow_runs(path, tmp_path, models_dir):  # models_dir: where Save Ed
     pngs = sorted(tmp_path.rglob("*.png"))
     assert pngs and len(pngs) == len(result.files)
     height, width = _source(api, result).shape[:2]
+    extend = {k: v for node in api.values() for k, v in node["inputs"].items() if k.startswith("extend_")}
+    width += extend.get("extend_left", 0) + extend.get("extend_right", 0)  # outpainting widens the picture
+    height += extend.get("extend_top", 0) + extend.get("extend_bottom", 0)
     for png in pngs:
         assert Image.open(png).size == (width, height)
 
