@@ -75,17 +75,10 @@ def regions(support: torch.Tensor, context: int) -> list[Box]:
     if not support.any():
         return []
     boxes = [_square(_grow(box, context, h, w), h, w) for box in _components(support)]
-    merged = True
-    while merged:  # merging two boxes can make the union overlap a third
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                if boxes[i].overlaps(boxes[j]):
-                    boxes[i] = _square(boxes[i].union(boxes.pop(j)), h, w)
-                    merged = True
-                    break
-            if merged:
-                break
+    while pair := next(((i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+                        if boxes[i].overlaps(boxes[j])), None):  # a union may overlap a third box
+        i, j = pair
+        boxes[i] = _square(boxes[i].union(boxes.pop(j)), h, w)
     return sorted(boxes, key=lambda b: (b.top, b.left))
 
 

@@ -14,7 +14,7 @@ from .checks import checked
 from .loaders import MODEL_TYPE
 
 
-def _sampling_inputs() -> dict:
+def sampling_inputs() -> dict:
     return {
         "steps": ("INT", {"default": 0, "min": 0, "max": 200,
                           "tooltip": "Denoising steps. 0 uses the model's recommended number."}),
@@ -90,7 +90,7 @@ class EditImage:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {**_common_inputs(), **_sampling_inputs()}}
+        return {"required": {**_common_inputs(), **sampling_inputs()}}
 
     @checked("Edit Image")
     def edit(self, edit_model, image, instruction, steps, guidance, image_guidance, seed):
@@ -123,7 +123,7 @@ class CycleEdit:
     @classmethod
     def INPUT_TYPES(cls):
         return {
-            "required": {**_common_inputs(), **_sampling_inputs()},
+            "required": {**_common_inputs(), **sampling_inputs()},
             "optional": {
                 "reverse_instruction": ("STRING", {"multiline": True, "default": "",
                                                    "tooltip": "The instruction that undoes the edit. Leave empty "

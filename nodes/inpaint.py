@@ -11,7 +11,7 @@ from ..core.repaint import Area, check_mask, composite, plan, repaint
 from ..core.samplers import Hooks
 from . import host
 from .checks import checked
-from .edit import _sampling_inputs, check_model, on_device, settings_for
+from .edit import sampling_inputs, check_model, on_device, settings_for
 from .loaders import MODEL_TYPE
 
 MAX_SIDE = 8192  # an extended canvas beyond this is refused before any memory is taken
@@ -50,7 +50,7 @@ class MaskInpaint:
                                   "tooltip": "Inpainting models: what the masked region should show (may be empty "
                                              "to continue the picture). Edit models: the instruction to carry out "
                                              "there, e.g. 'make it red'."}),
-            **_sampling_inputs(),
+            **sampling_inputs(),
             "grow": _pixels("Grow the mask by this many pixels before repainting, so the edit covers the "
                             "object's edge.", 4, 256),
             "feather": _pixels("Fade the repainted pixels into the image over this many pixels outside the "

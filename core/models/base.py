@@ -153,13 +153,23 @@ class EditModel:
         """Pixels -> the source latents the denoiser reads (may differ from ``encode_image``)."""
         raise NotImplementedError
 
+    def masked_source(self, blanked: torch.Tensor, regenerate: torch.Tensor) -> SourceCond:
+        """An inpainter's condition: the picture ``blanked`` (zero) where ``regenerate`` [B,1,H,W] is 1."""
+        raise NotImplementedError
+
     def encode_source(self, pixels: torch.Tensor, mask: torch.Tensor | None = None) -> SourceCond:
         """Pixels [B,3,H,W] in -1..1 (and, for a family that inpaints, a mask [B,1,H,W], 1 where
-        the picture is regenerated) -> what the denoiser is conditioned on."""
-        if mask is not None:
+        the picture is regenerated, read as yes from 0.5 as diffusers binarises it) -> what the
+        denoiser is conditioned on."""
+        if self.inpaints and mask is None:
+            raise ValueError(f"A {self.family} model fills a masked region: it needs a mask (1 where to paint).")
+        if mask is None:
+            return SourceCond(self.source_latents(pixels))
+        if not self.inpaints:
             raise ValueError(f"A {self.family} model edits whole pictures and takes no mask; "
                              "crop to the masked region and composite instead.")
-        return SourceCond(self.source_latents(pixels))
+        regenerate = (mask.to(pixels.device) >= 0.5).to(pixels.dtype)
+        return self.masked_source(pixels * (1 - regenerate), regenerate)
 
     def as_inpainter(self) -> "EditModel":
         """An inpainting model made from this one's weights (a copy), for an inpainting trainer to start
@@ -171,6 +181,9 @@ class EditModel:
     def as_source(self, latents: torch.Tensor) -> SourceCond:
         """Latents in ``encode_image``'s space (a sampled edit) as a source to condition on; for
         families whose source is those very latents, they themselves."""
+        if self.inpaints:
+            raise ValueError("An inpainting model's source carries its mask: encode the picture with its mask "
+                             "(encode_source).")
         return SourceCond(latents)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

@@ -42,18 +42,10 @@ class InpaintModel(SdUnetModel):
         return DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
                              clip_sample=False, set_alpha_to_one=False, prediction_type="epsilon")
 
-    def encode_source(self, pixels: torch.Tensor, mask: torch.Tensor | None = None) -> SourceCond:
-        """``pixels`` [B,3,H,W] in -1..1 and ``mask`` [B,1,H,W] in 0..1 (1 = regenerate)."""
-        if mask is None:
-            raise ValueError("An inpaint model fills a masked region: it needs a mask (1 where to paint).")
-        pixels = pixels.to(self.vae.device, self.vae.dtype)
-        regenerate = (mask.to(pixels) >= 0.5).to(pixels)
-        masked = self.vae.encode(pixels * (1 - regenerate)).latent_dist.mode() * self.vae.config.scaling_factor
-        return SourceCond(masked, F.interpolate(regenerate, size=masked.shape[-2:]))
-
-    def as_source(self, latents: torch.Tensor) -> SourceCond:
-        raise ValueError("An inpaint model's source carries its mask: encode the picture with its mask "
-                         "(encode_source).")
+    def masked_source(self, blanked: torch.Tensor, regenerate: torch.Tensor) -> SourceCond:
+        blanked = blanked.to(self.vae.device, self.vae.dtype)
+        masked = self.vae.encode(blanked).latent_dist.mode() * self.vae.config.scaling_factor
+        return SourceCond(masked, F.interpolate(regenerate.to(masked), size=masked.shape[-2:]))
 
     def unet_input(self, latents: torch.Tensor, source: SourceCond) -> torch.Tensor:
         return torch.cat([latents, source.mask, source.latents], dim=1)

@@ -94,7 +94,8 @@ class SdUnetModel(EditModel):
                 source: SourceCond | None = None) -> torch.Tensor:
         t = torch.as_tensor(t, device=x_t.device).reshape(-1).expand(x_t.shape[0])
         x_native, timestep, a = self.bridge.to_native(x_t, t)
-        out = self.unet_native(x_native, timestep, text.repeat_to(x_t.shape[0]).embeds, source or self.no_source(x_t))
+        source = self.no_source(x_t) if source is None else source
+        out = self.unet_native(x_native, timestep, text.repeat_to(x_t.shape[0]).embeds, source)
         return self.bridge.velocity_from_native(out, x_native, a.to(x_t.device))
 
     def no_source(self, like: torch.Tensor) -> SourceCond:

@@ -27,17 +27,8 @@ class ToyInpaintModel(ToyModel):
     def source_channels(image_channels: int) -> int:
         return 1 + image_channels
 
-    def encode_source(self, pixels: torch.Tensor, mask: torch.Tensor | None = None) -> SourceCond:
-        """``pixels`` [B,3,H,W] in -1..1 blanked (zero) where ``mask`` [B,1,H,W] is at least 0.5."""
-        if mask is None:
-            raise ValueError("A toy inpainting model fills a masked region: it needs a mask (1 where to paint).")
-        pixels = pixels.to(self.device, self.dtype)
-        regenerate = (mask.to(pixels) >= 0.5).to(pixels)
-        return SourceCond(pixels * (1 - regenerate), regenerate)
-
-    def as_source(self, latents: torch.Tensor) -> SourceCond:
-        raise ValueError("An inpainting model's source carries its mask: encode the picture with its mask "
-                         "(encode_source).")
+    def masked_source(self, blanked: torch.Tensor, regenerate: torch.Tensor) -> SourceCond:
+        return SourceCond(blanked.to(self.device, self.dtype), regenerate.to(self.device, self.dtype))
 
     def unet_input(self, x_t: torch.Tensor, source: SourceCond) -> torch.Tensor:
         return torch.cat([x_t, source.mask, source.latents], dim=1)
