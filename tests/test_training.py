@@ -176,12 +176,14 @@ def test_mixed_precision_and_gradient_checkpointing_switches_run(tmp_path):
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "training" / "configs").glob("*.yaml")),
                          ids=lambda p: p.stem)
 def test_shipped_configs_load(path, tmp_path, monkeypatch):
-    """Run from a folder where the base and the default editor have been trained (the bundled
-    copies stand in for them): what the editor configs and the loc config start from."""
+    """Run from a folder where the runs the configs start from have been trained (bundled files
+    stand in for them): the base, the default editor, the toy inpainter and ByteEdit's phases."""
     monkeypatch.chdir(tmp_path)
-    for name in ("toy-base-16", "toy-uip2p-16"):
+    stand_ins = {"toy-base-16": "toy-base-16", "toy-uip2p-16": "toy-uip2p-16", "toy-inpaint-16": "toy-inpaint-16",
+                 "toy-byteedit-16-t20": "toy-inpaint-16", "toy-byteedit-16-t8": "toy-inpaint-16"}
+    for name, bundled in stand_ins.items():
         (tmp_path / "runs" / name).mkdir(parents=True)
-        shutil.copy(Path(__file__).parents[1] / "weights" / f"{name}.safetensors",
+        shutil.copy(Path(__file__).parents[1] / "weights" / f"{bundled}.safetensors",
                     tmp_path / "runs" / name / "model.safetensors")
     name = path.stem.split("_")[0]
     config, options = load_config(path, name, METHODS[name].Options)

@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--steps", type=int, help="Sampling steps (default: the model's).")
     ev.add_argument("--guidance", type=float, help="Text guidance (default: the model's; 4 for --task t2i).")
     ev.add_argument("--image-guidance", type=float, help="Image guidance (default: the model's).")
+    ev.add_argument("--seed", type=int, default=0, help="The sampling seed (default 0): others give the spread.")
     ev.add_argument("--no-cycle", action="store_true",
                     help="edit: skip the reverse edit (faster; no cycle_l1). transfer has none.")
     ev.add_argument("--json", help="Also write the results to this JSON file.")
@@ -99,7 +100,7 @@ def _evaluate(args) -> int:
     size = args.size or info.extra.get("image_size", 16)
     default_guidance = 4.0 if args.task == "t2i" else info.guidance
     settings = EditSettings(args.steps or info.steps, args.guidance or default_guidance,
-                            args.image_guidance or info.image_guidance, seed=0)
+                            args.image_guidance or info.image_guidance, seed=args.seed)
     if args.task == "t2i":
         result, _ = evaluate_captions(model, args.n, size, settings, args.split)
         print(f"caption accuracy {result['caption_accuracy']:.3f} on {result['n']} {args.split} captions")

@@ -52,13 +52,21 @@ class ImageTextEncoder:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def images(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Unit-length embeddings of pictures in -1..1, with gradients to the pixels."""
+    def _pixel_values(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pictures in -1..1 as the vision tower reads them: resized, normalised, differentiable."""
         x = pixels.float()
         if x.shape[-2:] != (self.size, self.size):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
-        x = ((x + 1) / 2 - self.mean.to(x.device)) / self.std.to(x.device)
-        return F.normalize(_features(self.model.get_image_features(pixel_values=x.to(self.device))), dim=-1)
+        return (((x + 1) / 2 - self.mean.to(x.device)) / self.std.to(x.device)).to(self.device)
+
+    def images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Unit-length embeddings of pictures in -1..1, with gradients to the pixels."""
+        return F.normalize(_features(self.model.get_image_features(pixel_values=self._pixel_values(pixels))), dim=-1)
+
+    def hidden_states(self, pixels: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The vision tower's token states after each layer, with gradients to the pixels."""
+        out = self.model.vision_model(pixel_values=self._pixel_values(pixels), output_hidden_states=True)
+        return out.hidden_states[1:]
 
     def texts(self, prompts: list[str]) -> torch.Tensor:
         """Unit-length embeddings of texts."""

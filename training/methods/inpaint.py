@@ -53,11 +53,12 @@ class Inpaint(EditorMethod):
         loss = model.denoising_loss(pixels, text, source, rngs)
         return loss, {"loss": loss.item()}
 
+    def validation_settings(self) -> EditSettings:
+        return EditSettings(self.options.validate_steps, self.options.validate_guidance, 1.0, seed=0)
+
     @torch.no_grad()
     def validate(self, model, rows):
-        o = self.options
         model.text_cache.clear()  # the text encoder may have changed since the last validation
-        settings = EditSettings(o.validate_steps, o.validate_guidance, 1.0, seed=0)
-        table, grid = evaluate_inpainting(model, o.validate_tasks, self.config.data.size, settings, "validation",
-                                          grid=True)
+        table, grid = evaluate_inpainting(model, self.options.validate_tasks, self.config.data.size,
+                                          self.validation_settings(), "validation", grid=True)
         return grid, {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
