@@ -45,3 +45,14 @@ def test_two_steps_make_a_toy_inpainter_that_mask_inpaint_and_the_oracle_run(tmp
 def test_a_model_that_cannot_become_an_inpainter_is_refused_by_name(tmp_path, capsys):
     assert main(["inpaint", "--config", str(_config(tmp_path, "bad", model="builtin/tiny-ip2p"))]) == 2
     assert "'model': This ip2p model cannot be made an inpainter" in capsys.readouterr().err
+
+
+def test_the_bundled_inpainter_fills_erases_and_outpaints_test_tasks_at_its_own_steps():
+    """builtin/toy-inpaint-16 at the steps its file recommends, on 12 test tasks (4 of each kind)."""
+    from unpaired_edit.core.builtin import load_builtin
+    from unpaired_edit.core.samplers import EditSettings
+    from unpaired_edit.training.evaluate import evaluate_inpainting
+
+    model = load_builtin("builtin/toy-inpaint-16", "test")
+    table, _ = evaluate_inpainting(model, 12, 16, EditSettings(model.info.steps, 1.0, 1.0, seed=0))
+    assert table["all"]["strict"] >= 0.75 and table["all"]["outside"] == 0.0
