@@ -74,6 +74,21 @@ def test_rollout_ends_where_the_sampler_ends_and_snapshots_on_its_path():
     assert torch.allclose(snapshot[1], two_steps[1], atol=1e-5)  # k = 2 of 4: t = 0.5
 
 
+def test_a_rollout_without_its_clean_end_stops_each_sample_at_its_snapshot():
+    model = build_toy(seed=3)
+    source = SourceCond(torch.rand(3, 3, 8, 8) * 2 - 1)
+    text = model.encode_text(["make it red", "turn the circle into a square", "remove the circle"])
+    noise = initial_noise(source.shape, torch.Generator().manual_seed(5), source.latents)
+    k = torch.tensor([5, 2, 3])
+    whole, _ = rollout(model, noise, text, source, 6, k)
+    batches = []
+    handle = model.unet.register_forward_hook(lambda module, args, out: batches.append(len(args[0])))
+    stopped, end = rollout(model, noise, text, source, 6, k, end=False)
+    handle.remove()
+    assert end is None and torch.allclose(stopped, whole, atol=1e-6)
+    assert batches == [3, 2, 2, 1]  # steps 6..3: every sample above its snapshot, none below k = 2
+
+
 def _method(tmp_path, model_path, **options):
     config = TrainConfig(output_dir=str(tmp_path / "run"), model=str(model_path))
     return ByG(config, BygOptions(lora_rank=4, rollout_steps=2, **options))
@@ -110,6 +125,29 @@ def test_gradient_reaches_the_lora_and_text_encoder_only(tmp_path, toy_base):
     frozen = [p for k, p in model.unet.named_parameters() if ".lora_" not in k]
     assert frozen and all(not p.requires_grad and p.grad is None for p in frozen)
     assert all(p.grad is None for p in method.caption_encoder.parameters())
+
+
+@pytest.mark.parametrize("ablation", [{"cycle": False}, {"gradient_routing": False}])
+def test_without_the_clean_end_the_loss_and_gradients_are_as_with_it(tmp_path, toy_base, ablation):
+    """The ablations that never read the rollout's clean end skip it, and nothing else changes."""
+    results = []
+    for skip in (False, True):
+        method = _method(tmp_path, toy_base, identity_warmup=0, identity_prob=0.25, **ablation)
+        assert not method.uses_clean_end()
+        if not skip:
+            method.uses_clean_end = lambda: True
+        torch.manual_seed(0)  # the LoRA's initial weights, as the loop seeds them
+        model = method.build_model()
+        for name, module in method.trainable(model).items():
+            for key, p in module.named_parameters():
+                p.requires_grad_(method.trains(f"{name}.{key}"))
+        batch, rngs = _batch()
+        loss, _ = method.loss(model, batch, rngs, TrainState())
+        loss.backward()
+        results.append((loss, {k: p.grad for k, p in model.unet.named_parameters() if p.grad is not None}))
+    (loss, grads), (skipped, skipped_grads) = results
+    assert torch.allclose(loss, skipped, atol=1e-6) and grads.keys() == skipped_grads.keys()
+    assert all(torch.allclose(grads[k], skipped_grads[k], atol=1e-6) for k in grads)
 
 
 def test_the_prior_is_the_untouched_base_whatever_the_lora_learnt(tmp_path, toy_base):

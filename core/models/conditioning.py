@@ -28,6 +28,10 @@ class TextCond:
         pooled = None if conds[0].pooled is None else torch.cat([c.pooled for c in conds])
         return TextCond(torch.cat([c.embeds for c in conds]), pooled)
 
+    def __getitem__(self, index) -> "TextCond":
+        """The prompts at ``index`` (a slice or index tensor over the batch)."""
+        return TextCond(self.embeds[index], None if self.pooled is None else self.pooled[index])
+
     def rows(self) -> list["TextCond"]:
         """One TextCond per prompt."""
         return [TextCond(self.embeds[i : i + 1], None if self.pooled is None else self.pooled[i : i + 1])

@@ -88,15 +88,21 @@ def flow_matching_loss(v: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor) -> 
 
 @torch.no_grad()
 def rollout(model: EditModel, noise: torch.Tensor, text: TextCond, source: SourceCond, steps: int,
-            k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Euler from noise (t=1) to t=0 on ``steps`` uniform steps; returns each sample's state at
-    t = k/steps and the end state."""
+            k: torch.Tensor, end: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Euler from noise (t=1) on ``steps`` uniform steps; returns each sample's state at t = k/steps
+    and, with ``end``, the clean end state (t=0). Without it each sample stops at its snapshot: only
+    the samples still above theirs are stepped, and the rollout ends at the lowest one."""
     times = torch.linspace(1.0, 0.0, steps + 1)
+    text = text.repeat_to(len(noise))
     y, snapshot = noise, noise
-    for i in range(steps):
+    last = steps if end else steps - int(k.min())
+    for i in range(last):
         snapshot = torch.where((k == steps - i).reshape(-1, *[1] * (y.dim() - 1)), y, snapshot)
-        y = y + (times[i + 1] - times[i]) * model.predict(y, times[i], text, source)
-    return snapshot, y
+        moving = torch.arange(len(y), device=y.device) if end else (k < steps - i).nonzero().flatten()
+        v = model.predict(y[moving], times[i], text[moving], source[moving])
+        y = y.index_copy(0, moving, y[moving] + (times[i + 1] - times[i]) * v)
+    snapshot = torch.where((k == steps - last).reshape(-1, *[1] * (y.dim() - 1)), y, snapshot)
+    return snapshot, y if end else None
 
 
 @contextmanager
@@ -178,7 +184,12 @@ class ByG(EditorMethod):
     def bootstrap(self, model, ema, source, instruction, noise, k):
         """The EMA editor's own edit of ``source``: (state at t = k/steps, clean end), no gradient."""
         with ema.swapped_in() if ema is not None else nullcontext():
-            return rollout(model, noise, self.instructions(model, instruction), source, self.options.rollout_steps, k)
+            return rollout(model, noise, self.instructions(model, instruction), source, self.options.rollout_steps, k,
+                           end=self.uses_clean_end())
+
+    def uses_clean_end(self) -> bool:
+        """Whether the loss reads the rollout's clean end: only the routed cycle does."""
+        return self.options.cycle and self.options.gradient_routing
 
     def identity_loss(self, model, source, reverse, t, eps):
         """The source edited by an instruction it already satisfies must come back as itself."""
