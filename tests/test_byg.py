@@ -162,7 +162,7 @@ def test_the_prior_is_the_untouched_base_whatever_the_lora_learnt(tmp_path, toy_
             p.add_(1.0)
     y, t = torch.randn(2, 3, 8, 8), torch.tensor([0.3, 0.8])
     captions = ["a red circle on a blue background", "a green square on a white background"]
-    v_a, v_b = method.frozen(model, y, t, captions[:1] * 2, captions[1:] * 2)
+    [(v_a, v_b)] = method.frozen(model, [(y, t)], captions[:1] * 2, captions[1:] * 2)
     with torch.no_grad():
         expected = base.predict(torch.cat([y, y]), torch.cat([t, t]), base.encode_text(captions[:1] * 2 + captions[1:] * 2))
     assert torch.allclose(torch.cat([v_a, v_b]), expected, atol=1e-5)
@@ -171,6 +171,17 @@ def test_the_prior_is_the_untouched_base_whatever_the_lora_learnt(tmp_path, toy_
     assert not torch.allclose(edited, v_a, atol=1e-3)  # with the adapters on, the LoRA acts
     with adapters_off(model), torch.no_grad():
         assert torch.allclose(model.predict(y, t, base.encode_text(captions[:1] * 2), None), v_a, atol=1e-5)
+
+
+def test_the_frozen_velocities_of_several_points_in_one_pass_equal_one_pass_each(tmp_path, toy_base):
+    method = _method(tmp_path, toy_base)
+    model = method.build_model()
+    points = [(torch.randn(2, 3, 8, 8), torch.tensor([0.3, 0.8])), (torch.randn(2, 3, 8, 8), torch.tensor([0.5, 0.1]))]
+    first, second = ["a red circle on a blue background"] * 2, ["a green square at the left on a sand background"] * 2
+    together = method.frozen(model, points, first, second)
+    for point, pair in zip(points, together):
+        [alone] = method.frozen(model, [point], first, second)
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(pair, alone))
 
 
 def test_export_merges_the_lora_into_a_plain_editor(tmp_path, toy_base):

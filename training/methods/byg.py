@@ -138,11 +138,17 @@ class ByG(EditorMethod):
             return model.encode_text(prompts)
         return TextCond(self.caption_encoder.to(model.device)(model.token_ids(prompts))[0])
 
-    def frozen(self, model, y: torch.Tensor, t: torch.Tensor, first: list[str], second: list[str]):
-        """The frozen text-to-image velocities at ``y`` for two caption lists, in one pass."""
+    def frozen(self, model, points: list[tuple[torch.Tensor, torch.Tensor]], first: list[str],
+               second: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The frozen text-to-image velocities for both caption lists at each point (y, t), all in
+        one pass with the captions encoded once: [(v_first, v_second) per point]."""
+        captions = self.captions(model, first + second)
         with torch.no_grad(), adapters_off(model):
-            v = model.predict(torch.cat([y, y]), torch.cat([t, t]), self.captions(model, first + second), None)
-        return v.chunk(2)
+            v = model.predict(torch.cat([y for y, _ in points for _ in (first, second)]),
+                              torch.cat([t for _, t in points for _ in (first, second)]),
+                              TextCond.cat([captions] * len(points)), None)
+        halves = v.chunk(2 * len(points))
+        return list(zip(halves[::2], halves[1::2]))
 
     def loss(self, model, batch, rngs, state):
         o = self.options
@@ -203,15 +209,16 @@ class ByG(EditorMethod):
         o = self.options
         x = source.latents
         v = model.predict(y_t, t, self.instructions(model, instruction), source)
-        v_src, v_tgt = self.frozen(model, y_t, t, source_caption, target_caption)
+        x_t = add_noise(x, t_rev, eps_rev)  # the reverse pass's point, drawn whether or not it runs
+        points = [(y_t, t), (x_t, t_rev)] if o.cycle else [(y_t, t)]
+        (v_src, v_tgt), *reverse_prior = self.frozen(model, points, source_caption, target_caption)
         parts = {"prior_forward": prior_loss(v, v_src, v_tgt, o.alpha)}
         total = o.lambda_prior * parts["prior_forward"]
         if o.cycle:
             y_hat = x0_from_velocity(y_t, t, v)
             edited = route(y_0, y_hat) if o.gradient_routing else y_hat
-            x_t = add_noise(x, t_rev, eps_rev)
             v_rev = model.predict(x_t, t_rev, self.instructions(model, reverse), model.as_source(edited))
-            u_src, u_tgt = self.frozen(model, x_t, t_rev, source_caption, target_caption)
+            (u_src, u_tgt), = reverse_prior
             parts["cycle"] = flow_matching_loss(v_rev, x, eps_rev)
             parts["prior_reverse"] = prior_loss(v_rev, u_tgt, u_src, o.alpha)
             total = total + o.lambda_cycle * parts["cycle"] + o.lambda_prior * parts["prior_reverse"]
