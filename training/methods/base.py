@@ -104,3 +104,8 @@ class Method:
 def per_sample(rngs: list[torch.Generator], shape: tuple[int, ...], draw=torch.randn) -> torch.Tensor:
     """One draw of ``shape`` from each sample's generator, stacked."""
     return torch.stack([draw(shape, generator=g) for g in rngs])
+
+
+def per_sample_step(rngs: list[torch.Generator], last: int) -> torch.Tensor:
+    """One step index per sample, uniform over 1..``last``."""
+    return per_sample(rngs, (), lambda shape, generator: torch.randint(1, last + 1, shape, generator=generator))

@@ -41,7 +41,7 @@ from ...core.conventions import add_noise, velocity, x0_from_velocity
 from ...core.models import EditModel, SourceCond, TextCond
 from ..config import ConfigError
 from ..data import Needs
-from .base import per_sample
+from .base import per_sample, per_sample_step
 from .editor import EditorMethod, EditorOptions
 
 ADAPTER = "byg"
@@ -160,7 +160,7 @@ class ByG(EditorMethod):
         # Every sample draws the same numbers in the same order, whatever branch it takes.
         p_identity = 1.0 if state.step < o.identity_warmup else o.identity_prob
         identity = (per_sample(rngs, (), torch.rand) < p_identity).to(x.device)
-        k = per_sample(rngs, (), lambda s, generator: torch.randint(1, o.rollout_steps + 1, s, generator=generator))
+        k = per_sample_step(rngs, o.rollout_steps)
         noise, eps_rev, eps_id = (per_sample(rngs, shape).to(x) for _ in range(3))
         t_rev, t_id = (per_sample(rngs, (), torch.rand).to(x) for _ in range(2))
         edit = (~identity).nonzero().flatten()

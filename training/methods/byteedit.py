@@ -35,7 +35,7 @@ from ..config import ConfigError
 from ..data import Needs
 from ..image_text import ImageTextEncoder
 from ..rewards import AlignmentReward, CoherenceReward, PixelDiscriminator, QualityReward, perceptual_distance
-from .base import Critic, per_sample
+from .base import Critic, per_sample, per_sample_step
 from .inpaint import Inpaint
 
 
@@ -81,8 +81,10 @@ class ByteEdit(Inpaint):
             raise ConfigError("'byteedit.quality' is needed for the quality reward: the file the `reward` trainer "
                               "writes, or set 'quality_weight' to 0.")
         self.clip = ImageTextEncoder.load(o.clip, "training config › byteedit.clip") if o.clip else None
+        self.alignment = AlignmentReward(self.clip) if o.alignment_weight else None
         self.quality = QualityReward.load(o.quality) if o.quality_weight else None
         self.coherence = None
+        self._placed = None  # the device the frozen encoders are on, once moved there
 
     def critics(self, model: EditModel) -> dict[str, Critic]:
         if not self.options.adversarial_weight:
@@ -93,27 +95,26 @@ class ByteEdit(Inpaint):
     def loss(self, model, batch, rngs, state):
         o = self.options
         pixels, regenerate, prompts = self._inputs(model, batch)
-        text = self.instructions(model, prompts)
-        painted = model.decode(self.feedback_prediction(model, pixels, regenerate, text, rngs)).to(pixels)
-        composite = pixels * (1 - regenerate) + painted * regenerate
-        parts = {"l1": (pixels - painted).abs().mean()}
-        weights = {"l1": o.l1_weight}
+        painted, composite = self._fill(model, pixels, regenerate, self.instructions(model, prompts), rngs)
+        terms = {"l1": (o.l1_weight, (pixels - painted).abs().mean())}
         if o.perceptual_weight:
-            parts["perceptual"], weights["perceptual"] = perceptual_distance(self.clip, pixels, painted), \
-                o.perceptual_weight
+            terms["perceptual"] = (o.perceptual_weight, perceptual_distance(self.clip, pixels, painted))
         for name, reward, weight in self._rewards():
-            parts[name], weights[name] = -F.logsigmoid(reward.score(composite, prompts, regenerate)).mean(), weight
-        loss = sum(weights[k] * v for k, v in parts.items())
-        return loss, {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
+            terms[name] = (weight, -F.logsigmoid(reward.score(composite, prompts, regenerate)).mean())
+        loss = sum(weight * value for weight, value in terms.values())
+        return loss, {"loss": loss.item(), **{name: value.item() for name, (_, value) in terms.items()}}
 
     def critic_loss(self, name, model, batch, rngs, state):
         pixels, regenerate, prompts = self._inputs(model, batch)
         with torch.no_grad():
-            text = self.instructions(model, prompts)
-            painted = model.decode(self.feedback_prediction(model, pixels, regenerate, text, rngs)).to(pixels)
-        composite = pixels * (1 - regenerate) + painted * regenerate
+            _, composite = self._fill(model, pixels, regenerate, self.instructions(model, prompts), rngs)
         loss = self.coherence.loss(pixels, composite, regenerate)
         return loss, {"loss": loss.item()}
+
+    def _fill(self, model, pixels, regenerate, text, rngs) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoded one-step prediction and the composite the user would get (it in the hole)."""
+        painted = model.decode(self.feedback_prediction(model, pixels, regenerate, text, rngs)).to(pixels)
+        return painted, pixels * (1 - regenerate) + painted * regenerate
 
     def feedback_prediction(self, model: EditModel, pixels: torch.Tensor, regenerate: torch.Tensor, text,
                             rngs: list[torch.Generator]) -> torch.Tensor:
@@ -123,8 +124,7 @@ class ByteEdit(Inpaint):
         source = model.encode_source(pixels, regenerate)
         masked = model.encode_image(pixels * (1 - regenerate))
         eps = per_sample(rngs, masked.shape[1:]).to(masked)
-        stop = per_sample(rngs, (), lambda shape, generator: torch.randint(1, o.last + 1, shape, generator=generator))
-        stop = stop.to(masked.device)
+        stop = per_sample_step(rngs, o.last).to(masked.device)
         x = add_noise(masked, o.start / o.steps, eps)
         with torch.no_grad():
             for k in range(o.start, int(stop.min()), -1):  # step k -> k - 1, for the samples still above t'
@@ -137,15 +137,17 @@ class ByteEdit(Inpaint):
     def _inputs(self, model, batch) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         pixels = batch["image"].to(model.device, model.dtype)
         regenerate = (batch["mask"].to(pixels) >= 0.5).to(pixels)  # as encode_source binarises it
-        for frozen in (self.clip and self.clip.model, self.quality and self.quality.net):
-            if frozen is not None:
-                frozen.to(model.device)  # the loop places the editor and critics; these are ours
+        if self._placed != model.device:  # the loop places the editor and critics; these are ours
+            for frozen in (self.clip and self.clip.model, self.quality and self.quality.net):
+                if frozen is not None:
+                    frozen.to(model.device)
+            self._placed = model.device
         return pixels, regenerate, list(batch["prompt"])
 
     def _rewards(self):
         o = self.options
         if o.alignment_weight:
-            yield "alignment", AlignmentReward(self.clip), o.alignment_weight
+            yield "alignment", self.alignment, o.alignment_weight
         if o.quality_weight:
             yield "quality", self.quality, o.quality_weight
         if o.adversarial_weight:
