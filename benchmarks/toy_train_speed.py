@@ -27,6 +27,7 @@ from unpaired_edit.core.models.toy import build_toy  # noqa: E402
 from unpaired_edit.core.toy.datasets import CaptionDataset, stack  # noqa: E402
 from unpaired_edit.training.config import DataConfig, TrainConfig  # noqa: E402
 from unpaired_edit.training.loop import train  # noqa: E402
+from unpaired_edit.training.methods.base import TrainState  # noqa: E402
 from unpaired_edit.training.methods.t2i import T2IOptions, TextToImage  # noqa: E402
 
 BATCH = 32
@@ -45,7 +46,7 @@ def bare_step_rate(steps: int, fused: bool = True) -> float:
     start = time.perf_counter()
     for i, batch in enumerate(cached):
         rngs = [torch.Generator().manual_seed(j) for j in range(i * BATCH, (i + 1) * BATCH)]
-        loss, _ = method.loss(model, batch, rngs)
+        loss, _ = method.loss(model, batch, rngs, TrainState())
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -62,9 +63,9 @@ def loop_rate(steps: int, workers: int) -> float:
         timed = {}
         validate = method.validate
 
-        def stop_clock(model):
+        def stop_clock(model, rows):
             timed["end"] = time.perf_counter()
-            return validate(model)
+            return validate(model, rows)
 
         method.validate = stop_clock
         start = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import torch
 
@@ -11,6 +12,7 @@ from .generated_lora import merged
 from .images import fit_to_model, non_finite
 from .instructions import NotInvertible, reverse_or_invert
 from .models.base import EditModel
+from .models.conditioning import TextCond
 from .samplers import EditSettings, Hooks, sample
 
 
@@ -46,11 +48,16 @@ def _sample(model: EditModel, source, text, uncond, settings: EditSettings, hook
 
 
 @torch.no_grad()
-def edit_pixels(model: EditModel, pixels: torch.Tensor, instruction: str, settings: EditSettings,
+def edit_pixels(model: EditModel, pixels: torch.Tensor, instruction: str | Sequence[str], settings: EditSettings,
                 hooks: Hooks | None = None, negative: str = "", where: str = "Edit Image") -> torch.Tensor:
-    """Edit ``pixels`` [B,3,H,W] in -1..1 and return the result at the input's size."""
+    """Edit ``pixels`` [B,3,H,W] in -1..1 by one instruction, or by one per picture, and return the
+    result at the input's size."""
     padded, fit = _fit(model, pixels)
-    text, uncond = model.encode_text([instruction, negative]).rows()
+    prompts = [instruction] if isinstance(instruction, str) else list(instruction)
+    if len(prompts) not in (1, len(pixels)):
+        raise ValueError(f"{len(prompts)} instructions for {len(pixels)} pictures: give one, or one per picture.")
+    *texts, uncond = model.encode_text([*prompts, negative]).rows()
+    text = TextCond.cat(texts)
     source = model.encode_source(padded)
     edited = model.decode(_sample(model, source, text, uncond, settings, hooks))
     _check_result(model, where, edited)

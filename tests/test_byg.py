@@ -91,7 +91,7 @@ def test_a_rollout_without_its_clean_end_stops_each_sample_at_its_snapshot():
 
 def _method(tmp_path, model_path, **options):
     config = TrainConfig(output_dir=str(tmp_path / "run"), model=str(model_path))
-    return ByG(config, BygOptions(lora_rank=4, rollout_steps=2, **options))
+    return ByG(config, BygOptions(**{"lora_rank": 4, "rollout_steps": 2, **options}))
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +148,36 @@ def test_without_the_clean_end_the_loss_and_gradients_are_as_with_it(tmp_path, t
     (loss, grads), (skipped, skipped_grads) = results
     assert torch.allclose(loss, skipped, atol=1e-6) and grads.keys() == skipped_grads.keys()
     assert all(torch.allclose(grads[k], skipped_grads[k], atol=1e-6) for k in grads)
+
+
+def test_the_rollout_on_merged_ema_weights_is_the_rollout_with_the_lora(tmp_path, toy_base):
+    from unpaired_edit.training.ema import EMA
+
+    method = _method(tmp_path, toy_base, rollout_steps=4)
+    model = method.build_model()
+    params = {k: p for k, p in model.unet.named_parameters() if ".lora_" in k}
+    ema = EMA(params, decay=0.5)
+    with torch.no_grad():
+        for p in params.values():
+            p.normal_(std=0.1)
+    ema.update()  # the EMA is now half-way between the zero-effect start and the random LoRA
+    with torch.no_grad():
+        for p in params.values():
+            p.normal_(std=0.1)  # and the live weights differ from it
+    live = {k: p.clone() for k, p in params.items()}
+    source = model.encode_source(torch.rand(3, 3, 8, 8))
+    noise, k = torch.randn(3, 3, 8, 8), torch.tensor([1, 2, 4])
+    instruction = ["make the circle red", "turn the square into a triangle", "remove the star"]
+    y_t, y_0 = method.bootstrap(model, ema, source, instruction, noise, k)
+    with ema.swapped_in():
+        expected = rollout(model, noise, model.text_embeddings(instruction), source, 4, k)
+    assert torch.allclose(y_t, expected[0], atol=1e-5) and torch.allclose(y_0, expected[1], atol=1e-5)
+    assert all(torch.equal(p, live[k]) for k, p in params.items())  # the training weights are untouched
+    assert not any(".lora_" in k for k in method.merged.module.state_dict())
+    shared = {id(p) for p in model.unet.parameters()}
+    merged = [p for k, p in method.merged.module.named_parameters() if id(p) not in shared]
+    assert merged and all(k.endswith("weight") for k, p in method.merged.module.named_parameters() if id(p) not in shared)
+    assert len(merged) == len(method.merged.layers)  # only the adapted layers' weights are copies
 
 
 def test_the_prior_is_the_untouched_base_whatever_the_lora_learnt(tmp_path, toy_base):

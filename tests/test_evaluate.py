@@ -2,6 +2,8 @@
 
 import json
 
+import torch
+
 from unpaired_edit.core.model_files import save_model
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.training.cli import main
@@ -27,3 +29,16 @@ def test_evaluate_edits_and_captions(tmp_path, capsys, monkeypatch):
 def test_evaluate_reports_a_bad_model_path(tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "missing.safetensors")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_batched_validation_scores_every_edit_by_its_own_instruction(tmp_path):
+    from unpaired_edit.core.samplers import EditSettings
+    from unpaired_edit.training.evaluate import evaluate_edits
+
+    model, settings = build_toy(seed=2), EditSettings(2, 1.0, 1.0, seed=0)
+    one, grid_one = evaluate_edits(model, 9, 16, settings, "validation", cycle=False, grid=True)
+    batched, grid = evaluate_edits(model, 9, 16, settings, "validation", cycle=False, grid=True, batch=4)
+    assert batched.keys() == one.keys() and batched["all"]["n"] == one["all"]["n"] == 9
+    assert grid.shape == grid_one.shape == (27, 3, 16, 16)
+    assert torch.equal(grid[0::3], grid_one[0::3]) and torch.equal(grid[2::3], grid_one[2::3])  # same sources, targets
+    assert not torch.equal(grid[1::3], grid_one[1::3])  # the edits, from a batch's noise

@@ -4,6 +4,7 @@ import hashlib
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 
 from unpaired_edit.core.conventions import add_noise, x0_from_velocity
@@ -105,3 +106,16 @@ def test_bundled_weights_match_their_checksums_and_say_what_they_are():
             continue
         assert meta["info"]["family"] in ("toy", "toy_inpaint") and meta["info"]["method"], name
         assert meta["info"]["extra"]["image_size"] == 16, name
+
+
+def test_one_instruction_per_picture_edits_each_as_its_own_instruction_would():
+    model = build_toy(seed=3)
+    pictures = torch.stack([render(SCENE, 16), render(Scene((Obj("square", "blue", "small", "left"),), "sand"), 16)])
+    settings = EditSettings(3, 2.0, 1.5, seed=5)  # both guidance branches read the per-picture text
+    instructions = ["make the red circle blue", "remove the blue square"]
+    together = edit_pixels(model, pictures, instructions, settings)
+    for i, instruction in enumerate(instructions):  # the batch's noise for row i, with its instruction
+        assert torch.allclose(together[i], edit_pixels(model, pictures, instruction, settings)[i], atol=1e-5)
+    assert not torch.allclose(together[0], edit_pixels(model, pictures, instructions[1], settings)[0], atol=1e-3)
+    with pytest.raises(ValueError, match="one per picture"):
+        edit_pixels(model, pictures, instructions * 2, settings)

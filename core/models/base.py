@@ -121,6 +121,14 @@ class EditModel:
         view.edit_loras = self.edit_loras + ((delta, strength),)
         return view
 
+    def with_denoiser(self, denoiser: nn.Module) -> "EditModel":
+        """The same model (every other part shared, this one unchanged) running ``denoiser``."""
+        view = copy.copy(self)
+        name = next(name for name, module in self.modules().items() if module is self.denoiser)
+        setattr(view, name, denoiser)
+        view.denoiser = denoiser
+        return view
+
     # -- what a family implements ---------------------------------------------------------
     @property
     def factor(self) -> int:

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from peft.tuners.lora import LoraLayer
+from torch import nn
 
 from ...core.adapters import add_lora
 from ...core.conventions import add_noise, velocity, x0_from_velocity
@@ -105,6 +107,28 @@ def rollout(model: EditModel, noise: torch.Tensor, text: TextCond, source: Sourc
     return snapshot, y if end else None
 
 
+class MergedDenoiser:
+    """The denoiser with the LoRA merged into plain layers, for passes without gradient (the rollout):
+    each adapted layer becomes its base layer with its own weight, base plus the adapter's delta as
+    ``refresh`` last found it; every other weight is shared with the training denoiser, so the copy
+    costs only the adapted layers' weights, and its passes skip the LoRA branch."""
+
+    def __init__(self, denoiser: nn.Module) -> None:
+        self.layers = {name: m for name, m in denoiser.named_modules() if isinstance(m, LoraLayer)}
+        own = {id(layer.base_layer.weight) for layer in self.layers.values()}
+        shared = {id(t): t for t in (*denoiser.parameters(), *denoiser.buffers()) if id(t) not in own}
+        self.module = copy.deepcopy(denoiser, shared)
+        for name in self.layers:
+            self.module.set_submodule(name, self.module.get_submodule(name).base_layer)
+
+    @torch.no_grad()
+    def refresh(self) -> nn.Module:
+        """Merge the adapters' current weights (swap the EMA in first to merge the EMA's)."""
+        for name, layer in self.layers.items():
+            self.module.get_submodule(name).weight.copy_(layer.base_layer.weight + layer.get_delta_weight(ADAPTER))
+        return self.module
+
+
 @contextmanager
 def adapters_off(model: EditModel):
     """The frozen text-to-image model: the same denoiser with its LoRA disabled."""
@@ -127,6 +151,7 @@ class ByG(EditorMethod):
         if self.trains_text_encoder(model):  # the prior reads captions as the base did
             self.caption_encoder = copy.deepcopy(model.text_encoder).requires_grad_(False).eval()
         add_lora(model, ADAPTER, self.options.lora_rank, list(model.lora_targets))
+        self.merged = None  # made on the first rollout, on the device the loop chose
         return model
 
     def trains(self, name: str) -> bool:
@@ -188,10 +213,14 @@ class ByG(EditorMethod):
 
     @torch.no_grad()
     def bootstrap(self, model, ema, source, instruction, noise, k):
-        """The EMA editor's own edit of ``source``: (state at t = k/steps, clean end), no gradient."""
+        """The EMA editor's own edit of ``source``: (state at t = k/steps, clean end), no gradient,
+        run on the EMA weights merged into plain layers."""
+        if self.merged is None:
+            self.merged = MergedDenoiser(model.denoiser)
         with ema.swapped_in() if ema is not None else nullcontext():
-            return rollout(model, noise, self.instructions(model, instruction), source, self.options.rollout_steps, k,
-                           end=self.uses_clean_end())
+            editor = model.with_denoiser(self.merged.refresh())
+            text = self.instructions(model, instruction)
+        return rollout(editor, noise, text, source, self.options.rollout_steps, k, end=self.uses_clean_end())
 
     def uses_clean_end(self) -> bool:
         """Whether the loss reads the rollout's clean end: only the routed cycle does."""

@@ -50,5 +50,5 @@ class EditorMethod(Method):
             metrics, grid = edit_rows(model, rows, o.validate_edits, settings)
             return grid, metrics
         table, grid = evaluate_edits(model, o.validate_edits, self.config.data.size, settings, "validation",
-                                     cycle=False, grid=True)
+                                     cycle=False, grid=True, batch=self.config.batch_size)
         return grid, {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
