@@ -16,8 +16,8 @@ from unpaired_edit.core.toy.datasets import EditDataset, stack
 from unpaired_edit.training.cli import main
 from unpaired_edit.training.methods.base import TrainState
 from unpaired_edit.training.config import TrainConfig
-from unpaired_edit.training.methods.byg import (ByG, BygOptions, adapters_off, direction_loss, flow_matching_loss,
-                                                merged_copy, prior_loss, rollout, route)
+from unpaired_edit.training.methods.byg import (ByG, BygOptions, adapters_off, by_kind, direction_loss, edit_magnitude,
+                                                flow_matching_loss, merged_copy, prior_loss, rollout, route)
 
 
 def test_direction_loss_sees_only_the_direction():
@@ -50,6 +50,16 @@ def test_route_has_the_ema_value_and_the_one_step_gradient():
     assert torch.equal(routed, ema_sample)
     (routed * torch.tensor([1.0, 10.0, 100.0])).sum().backward()
     assert w.grad.tolist() == [2.0, 30.0, 400.0]  # d(one_step)/dw times the upstream gradient
+
+
+def test_edit_magnitude_measures_the_velocity_along_the_caption_difference():
+    v_src, v_tgt = torch.zeros(3, 1, 2, 2), torch.full((3, 1, 2, 2), 2.0)
+    v = torch.stack([torch.zeros(1, 2, 2), torch.full((1, 2, 2), 1.0), torch.tensor([[[3.0, 3.0], [5.0, 5.0]]])])
+    assert edit_magnitude(v, v_src, v_tgt).tolist() == pytest.approx([0.0, 0.5, 2.0])
+    across = torch.tensor([[[[1.0, -1.0], [1.0, -1.0]]]])  # orthogonal to the difference: no edit
+    assert edit_magnitude(across, v_src[:1], v_tgt[:1]).item() == pytest.approx(0.0)
+    assert by_kind("lambda", torch.tensor([0.0, 1.0, 2.0]), ["colour", "shape", "colour"]) == {
+        "lambda/all": 1.0, "lambda/colour": 1.0, "lambda/shape": 1.0}
 
 
 def test_flow_matching_loss_is_zero_on_the_true_velocity():
@@ -148,6 +158,29 @@ def test_without_the_clean_end_the_loss_and_gradients_are_as_with_it(tmp_path, t
     (loss, grads), (skipped, skipped_grads) = results
     assert torch.allclose(loss, skipped, atol=1e-6) and grads.keys() == skipped_grads.keys()
     assert all(torch.allclose(grads[k], skipped_grads[k], atol=1e-6) for k in grads)
+
+
+def test_the_diagnostics_are_logged_per_kind_and_leave_the_loss_and_gradients_alone(tmp_path, toy_base):
+    results = []
+    for probe in (False, True):
+        method = _method(tmp_path, toy_base, identity_warmup=0, identity_prob=0.25)
+        method.logs_at = lambda step: probe
+        torch.manual_seed(0)
+        model = method.build_model()
+        for name, module in method.trainable(model).items():
+            for key, p in module.named_parameters():
+                p.requires_grad_(method.trains(f"{name}.{key}"))
+        batch, rngs = _batch(6)
+        loss, logs = method.loss(model, batch, rngs, TrainState())
+        loss.backward()
+        results.append((loss, logs, {k: p.grad for k, p in model.unet.named_parameters() if p.grad is not None}))
+    (loss, logs, grads), (probed, probe_logs, probe_grads) = results
+    assert not any(k.startswith(("lambda/", "cycle_pull/")) for k in logs)
+    kinds = {f"lambda/{kind}" for kind in batch["kind"]}
+    assert "lambda/all" in probe_logs and "cycle_pull/all" in probe_logs
+    assert {k for k in probe_logs if k.startswith("lambda/")} <= kinds | {"lambda/all"}
+    assert -1.0 <= probe_logs["cycle_pull/all"] <= 1.0
+    assert torch.equal(loss, probed) and all(torch.equal(grads[k], probe_grads[k]) for k in grads)
 
 
 def test_the_rollout_on_merged_ema_weights_is_the_rollout_with_the_lora(tmp_path, toy_base):

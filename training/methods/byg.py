@@ -78,6 +78,21 @@ def prior_loss(v: torch.Tensor, start: torch.Tensor, end: torch.Tensor, alpha: f
     return direction_loss(v, start, end) + alpha * _mean_per_sample((v - end) ** 2)
 
 
+def edit_magnitude(v: torch.Tensor, v_src: torch.Tensor, v_tgt: torch.Tensor) -> torch.Tensor:
+    """Per sample, how far ``v`` goes along the captions' difference Δ = v_tgt - v_src:
+    λ = <v - v_src, Δ> / |Δ|² (0: the source caption's velocity, no edit; 1: the target caption's)."""
+    delta = (v_tgt - v_src).float().flatten(1)
+    return ((v - v_src).float().flatten(1) * delta).sum(1) / delta.square().sum(1).clamp_min(1e-12)
+
+
+def by_kind(name: str, values: torch.Tensor, kinds: list[str]) -> dict[str, float]:
+    """``{name/kind: mean}`` for each kind in the batch, and ``name/all``."""
+    groups = {"all": list(range(len(kinds)))}
+    for i, kind in enumerate(kinds):
+        groups.setdefault(kind, []).append(i)
+    return {f"{name}/{kind}": values[rows].mean().item() for kind, rows in groups.items()}
+
+
 def route(ema_sample: torch.Tensor, one_step: torch.Tensor) -> torch.Tensor:
     """Gradient routing (Eq. 4): the value of ``ema_sample``, the gradient of ``one_step``."""
     return ema_sample.detach() + (one_step - one_step.detach())
@@ -203,11 +218,15 @@ class ByG(EditorMethod):
             per = per.index_put((i,), o.lambda_identity * l_id)
             logs["identity"] = l_id.mean().item()
         if len(edit):
-            l_edit, parts = self.edit_loss(model, source[edit], pick("instruction"), pick("reverse"),
-                                           pick("source_caption"), pick("target_caption"), y_t, y_0,
-                                           (k[edit] / o.rollout_steps).to(x), t_rev[edit], eps_rev[edit])
+            l_edit, parts, probes = self.edit_loss(model, source[edit], pick("instruction"), pick("reverse"),
+                                                   pick("source_caption"), pick("target_caption"), y_t, y_0,
+                                                   (k[edit] / o.rollout_steps).to(x), t_rev[edit], eps_rev[edit],
+                                                   probe=self.logs_at(state.step))
             per = per.index_put((edit,), l_edit)
             logs |= {name: value.mean().item() for name, value in parts.items()}
+            kinds = pick("kind") if "kind" in batch else ["all"] * len(edit)
+            for name, values in probes.items():
+                logs |= by_kind(name, values, kinds)
         loss = per.mean()
         return loss, {"loss": loss.item(), **logs}
 
@@ -226,6 +245,10 @@ class ByG(EditorMethod):
         """Whether the loss reads the rollout's clean end: only the routed cycle does."""
         return self.options.cycle and self.options.gradient_routing
 
+    def logs_at(self, step: int) -> bool:
+        """Whether the loop writes this step's logs (the diagnostics cost a backward pass)."""
+        return (step + 1) % self.config.log_every == 0 or step + 1 == self.config.steps
+
     def identity_loss(self, model, source, reverse, t, eps):
         """The source edited by an instruction it already satisfies must come back as itself."""
         x = source.latents
@@ -233,8 +256,12 @@ class ByG(EditorMethod):
         return flow_matching_loss(v, x, eps)
 
     def edit_loss(self, model, source, instruction, reverse, source_caption, target_caption, y_t, y_0, t, t_rev,
-                  eps_rev):
-        """Forward prior, and with ``cycle`` the routed reverse pass, its prior and the cycle loss."""
+                  eps_rev, probe: bool = False):
+        """Forward prior, and with ``cycle`` the routed reverse pass, its prior and the cycle loss:
+        (per-sample total, its terms, per-sample diagnostics). With ``probe`` the diagnostics are
+        the edit magnitude ``lambda`` of the forward velocity and, with the cycle, ``cycle_pull``:
+        the cosine between the cycle loss's descent direction on the forward velocity and Δ
+        (negative: the cycle pushes the edit back)."""
         o = self.options
         x = source.latents
         v = model.predict(y_t, t, self.instructions(model, instruction), source)
@@ -251,7 +278,13 @@ class ByG(EditorMethod):
             parts["cycle"] = flow_matching_loss(v_rev, x, eps_rev)
             parts["prior_reverse"] = prior_loss(v_rev, u_tgt, u_src, o.alpha)
             total = total + o.lambda_cycle * parts["cycle"] + o.lambda_prior * parts["prior_reverse"]
-        return total, parts
+        probes = {}
+        if probe:
+            probes["lambda"] = edit_magnitude(v.detach(), v_src, v_tgt)
+            if o.cycle and v.requires_grad:
+                pull, = torch.autograd.grad(parts["cycle"].sum(), v, retain_graph=True)
+                probes["cycle_pull"] = F.cosine_similarity(-pull.float().flatten(1), (v_tgt - v_src).float().flatten(1))
+        return total, parts, probes
 
     def save(self, model, out):
         """A plain editor: a copy with the LoRA merged into the weights and removed."""
