@@ -15,7 +15,7 @@ from unpaired_edit.core.samplers import EditSettings, Hooks, initial_noise
 from unpaired_edit.core.toy.datasets import EditDataset, stack
 from unpaired_edit.training.cli import main
 from unpaired_edit.training.methods.base import TrainState
-from unpaired_edit.training.config import TrainConfig
+from unpaired_edit.training.config import ConfigError, TrainConfig
 from unpaired_edit.training.methods.byg import (ByG, BygOptions, adapters_off, by_kind, direction_loss, edit_magnitude,
                                                 flow_matching_loss, merged_copy, prior_loss, rollout, route)
 
@@ -60,6 +60,27 @@ def test_edit_magnitude_measures_the_velocity_along_the_caption_difference():
     assert edit_magnitude(across, v_src[:1], v_tgt[:1]).item() == pytest.approx(0.0)
     assert by_kind("lambda", torch.tensor([0.0, 1.0, 2.0]), ["colour", "shape", "colour"]) == {
         "lambda/all": 1.0, "lambda/colour": 1.0, "lambda/shape": 1.0}
+
+
+def test_logit_normal_forward_times_weight_the_grid_like_the_base_s_training_times():
+    from unpaired_edit.training.methods.base import logit_normal_weights, per_sample_step
+
+    w = logit_normal_weights(10)
+    assert w.shape == (10,) and w.sum().item() == pytest.approx(1.0) and w[-1] == 0  # never pure noise
+    assert w.argmax().item() == 4 and w[4].item() == pytest.approx(w[5].item(), rel=0.2) and w[0] < w[4] / 2
+    rngs = [torch.Generator().manual_seed(i) for i in range(2000)]
+    k = per_sample_step(rngs, 10, w.float())
+    assert k.min() >= 1 and k.max() <= 9
+    counts = torch.bincount(k, minlength=11)[1:].double() / len(k)
+    assert torch.allclose(counts, w, atol=0.03)
+
+
+def test_the_cycle_weight_ramps_after_the_warm_up_when_asked(tmp_path, toy_base):
+    ramped = _method(tmp_path, toy_base, identity_warmup=10, cycle_ramp=4, lambda_cycle=2.0)
+    assert [ramped.cycle_weight(s) for s in (0, 9, 10, 11, 13, 50)] == [0.0, 0.0, 0.5, 1.0, 2.0, 2.0]
+    assert _method(tmp_path, toy_base, lambda_cycle=2.0).cycle_weight(0) == 2.0
+    with pytest.raises(ConfigError, match="forward_time"):
+        _method(tmp_path, toy_base, forward_time="beta")
 
 
 def test_flow_matching_loss_is_zero_on_the_true_velocity():

@@ -106,6 +106,19 @@ def per_sample(rngs: list[torch.Generator], shape: tuple[int, ...], draw=torch.r
     return torch.stack([draw(shape, generator=g) for g in rngs])
 
 
-def per_sample_step(rngs: list[torch.Generator], last: int) -> torch.Tensor:
-    """One step index per sample, uniform over 1..``last``."""
-    return per_sample(rngs, (), lambda shape, generator: torch.randint(1, last + 1, shape, generator=generator))
+def per_sample_step(rngs: list[torch.Generator], last: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """One step index per sample over 1..``last``: uniform, or drawn in proportion to ``weights`` [last]."""
+    if weights is None:
+        return per_sample(rngs, (), lambda shape, generator: torch.randint(1, last + 1, shape, generator=generator))
+    return per_sample(rngs, (), lambda shape, generator: torch.multinomial(weights, 1, generator=generator)[0] + 1)
+
+
+def logit_normal_weights(steps: int) -> torch.Tensor:
+    """The standard logit-normal density (flow bases train at such times) at t = k/steps, k = 1..steps:
+    a grid restricted to the times the base saw most (t = 1, pure noise, has density 0)."""
+    t = torch.arange(1, steps + 1, dtype=torch.float64) / steps
+    inside = t < 1
+    logit = torch.log(t[inside] / (1 - t[inside]))
+    density = torch.zeros(steps, dtype=torch.float64)
+    density[inside] = torch.exp(-logit.square() / 2) / (t[inside] * (1 - t[inside]))
+    return density / density.sum()

@@ -43,7 +43,7 @@ from ...core.conventions import add_noise, velocity, x0_from_velocity
 from ...core.models import EditModel, SourceCond, TextCond
 from ..config import ConfigError
 from ..data import Needs
-from .base import per_sample, per_sample_step
+from .base import logit_normal_weights, per_sample, per_sample_step
 from .editor import EditorMethod, EditorOptions
 
 ADAPTER = "byg"
@@ -61,6 +61,12 @@ class BygOptions(EditorOptions):
     identity_prob: float = 0.15  # share of identity samples after the warm-up
     gradient_routing: bool = True
     cycle: bool = True
+    # Which rollout steps the forward pass trains at: "uniform" over the grid (our reading of the
+    # paper), or "logit_normal": the grid weighted by the density of the times the base was trained at.
+    forward_time: str = "uniform"
+    # Our departure, off by default: the cycle's weight rises linearly from 0 over this many steps
+    # after the identity warm-up, so the forward edit forms before the cycle can pull it back.
+    cycle_ramp: int = 0
 
 
 def _mean_per_sample(x: torch.Tensor) -> torch.Tensor:
@@ -169,6 +175,21 @@ class ByG(EditorMethod):
         self.merged = None  # made on the first rollout, on the device the loop chose
         return model
 
+    def __init__(self, config, options: BygOptions) -> None:
+        super().__init__(config, options)
+        times = {"uniform": None, "logit_normal": logit_normal_weights}
+        if self.options.forward_time not in times:
+            raise ConfigError(f"byg.forward_time must be one of {sorted(times)}, not {self.options.forward_time!r}.")
+        make = times[self.options.forward_time]
+        self.step_weights = make(self.options.rollout_steps).float() if make else None
+
+    def cycle_weight(self, step: int) -> float:
+        """lambda_cycle, ramped over ``cycle_ramp`` steps after the identity warm-up."""
+        o = self.options
+        if not o.cycle_ramp:
+            return o.lambda_cycle
+        return o.lambda_cycle * min(1.0, max(0, step - o.identity_warmup + 1) / o.cycle_ramp)
+
     def trains(self, name: str) -> bool:
         return name.startswith("text_encoder.") or ".lora_" in name
 
@@ -200,7 +221,7 @@ class ByG(EditorMethod):
         # Every sample draws the same numbers in the same order, whatever branch it takes.
         p_identity = 1.0 if state.step < o.identity_warmup else o.identity_prob
         identity = (per_sample(rngs, (), torch.rand) < p_identity).to(x.device)
-        k = per_sample_step(rngs, o.rollout_steps)
+        k = per_sample_step(rngs, o.rollout_steps, self.step_weights)
         noise, eps_rev, eps_id = (per_sample(rngs, shape).to(x) for _ in range(3))
         t_rev, t_id = (per_sample(rngs, (), torch.rand).to(x) for _ in range(2))
         edit = (~identity).nonzero().flatten()
@@ -221,7 +242,7 @@ class ByG(EditorMethod):
             l_edit, parts, probes = self.edit_loss(model, source[edit], pick("instruction"), pick("reverse"),
                                                    pick("source_caption"), pick("target_caption"), y_t, y_0,
                                                    (k[edit] / o.rollout_steps).to(x), t_rev[edit], eps_rev[edit],
-                                                   probe=self.logs_at(state.step))
+                                                   self.cycle_weight(state.step), self.logs_at(state.step))
             per = per.index_put((edit,), l_edit)
             logs |= {name: value.mean().item() for name, value in parts.items()}
             kinds = pick("kind") if "kind" in batch else ["all"] * len(edit)
@@ -256,7 +277,7 @@ class ByG(EditorMethod):
         return flow_matching_loss(v, x, eps)
 
     def edit_loss(self, model, source, instruction, reverse, source_caption, target_caption, y_t, y_0, t, t_rev,
-                  eps_rev, probe: bool = False):
+                  eps_rev, cycle_weight: float, probe: bool = False):
         """Forward prior, and with ``cycle`` the routed reverse pass, its prior and the cycle loss:
         (per-sample total, its terms, per-sample diagnostics). With ``probe`` the diagnostics are
         the edit magnitude ``lambda`` of the forward velocity and, with the cycle, ``cycle_pull``:
@@ -277,7 +298,7 @@ class ByG(EditorMethod):
             (u_src, u_tgt), = reverse_prior
             parts["cycle"] = flow_matching_loss(v_rev, x, eps_rev)
             parts["prior_reverse"] = prior_loss(v_rev, u_tgt, u_src, o.alpha)
-            total = total + o.lambda_cycle * parts["cycle"] + o.lambda_prior * parts["prior_reverse"]
+            total = total + cycle_weight * parts["cycle"] + o.lambda_prior * parts["prior_reverse"]
         probes = {}
         if probe:
             probes["lambda"] = edit_magnitude(v.detach(), v_src, v_tgt)
