@@ -7,10 +7,11 @@ from .inpaint import InpaintModel
 from .ip2p import Ip2pModel
 from .toy import ToyModel
 from .toy_inpaint import ToyInpaintModel
+from .video import VideoModel
 
 # A family is one module of core/models/ and its class here.
 FAMILIES: dict[str, type[EditModel]] = {
-    cls.family: cls for cls in (Ip2pModel, InpaintModel, FlowModel, ToyModel, ToyInpaintModel)}
+    cls.family: cls for cls in (Ip2pModel, InpaintModel, FlowModel, ToyModel, ToyInpaintModel, VideoModel)}
 
 __all__ = ["EditModel", "FAMILIES", "FlowModel", "InpaintModel", "Ip2pModel", "ModelInfo", "SourceCond", "TextCond",
-           "ToyInpaintModel", "ToyModel"]
+           "ToyInpaintModel", "ToyModel", "VideoModel"]

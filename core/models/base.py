@@ -98,6 +98,8 @@ class EditModel:
     default_size: ClassVar[int] = 512
     # Whether it fills a masked region (``encode_source`` takes a mask) instead of editing whole pictures.
     inpaints: ClassVar[bool] = False
+    # Whether its latents (and pictures) carry a time axis: [B, C, F, h, w], clips rather than pictures.
+    frames: ClassVar[bool] = False
     # Whether the text encoder learns with the denoiser (a toy model's small one learns the words).
     text_encoder_trains: ClassVar[bool] = False
     # The diffusers pipelines (model_index.json's _class_name) a folder of this family holds, each

@@ -7,15 +7,17 @@ the same seed gives the same weights.
 from __future__ import annotations
 
 import torch
-from diffusers import (AutoencoderKL, DDIMScheduler, EulerAncestralDiscreteScheduler, FlowMatchEulerDiscreteScheduler,
-                       FluxTransformer2DModel, UNet2DConditionModel)
-from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+from diffusers import (AutoencoderKL, AutoencoderKLWan, DDIMScheduler, EulerAncestralDiscreteScheduler,
+                       FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel, UNet2DConditionModel,
+                       UniPCMultistepScheduler, WanTransformer3DModel)
+from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
 from ..tokenizers import word_tokenizer
 from .base import ModelInfo
 from .flow import FlowModel
 from .inpaint import InpaintModel
 from .ip2p import Ip2pModel
+from .video import VideoModel, add_source_channels
 
 TEXT_LENGTH = 16
 
@@ -90,3 +92,38 @@ def tiny_flow(seed: int = 0, source_mode: str = "offset", guidance_embeds: bool 
     vae = _vae(seed + 1, (16, 32), latent, scaling_factor=0.3611, shift_factor=0.1159)
     return FlowModel(transformer, vae, _clip_text(seed + 2), word_tokenizer(max_length=TEXT_LENGTH),
                      t5, word_tokenizer(max_length=TEXT_LENGTH), scheduler, info)
+
+
+VIDEO_LATENT = 4
+
+
+def tiny_wan(seed: int = 0) -> WanTransformer3DModel:
+    """A text-to-video Wan transformer: two blocks of width 16 (two heads of 8)."""
+    torch.manual_seed(seed)
+    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8,
+                                 in_channels=VIDEO_LATENT, out_channels=VIDEO_LATENT, text_dim=32, freq_dim=32,
+                                 ffn_dim=32, num_layers=2, rope_max_seq_len=32).eval()
+
+
+def tiny_video_parts(seed: int = 0) -> dict:
+    """The Wan VAE (8x in space, 4x in time after the first frame), a UMT5 encoder, tokenizer and
+    Wan 2.1's scheduler: the parts a video model shares with the text-to-video pipeline."""
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKLWan(base_dim=8, z_dim=VIDEO_LATENT, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True], latents_mean=[0.1, -0.2, 0.3, 0.0],
+                           latents_std=[1.5, 0.8, 1.2, 1.0]).eval()
+    torch.manual_seed(seed + 2)
+    text_encoder = UMT5EncoderModel(UMT5Config(vocab_size=len(word_tokenizer()), d_model=32, d_kv=8, d_ff=64,
+                                               num_layers=2, num_heads=4, relative_attention_num_buckets=8,
+                                               dropout_rate=0.0)).eval()
+    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0,
+                                        num_train_timesteps=1000)
+    return {"vae": vae, "text_encoder": text_encoder, "tokenizer": word_tokenizer(max_length=TEXT_LENGTH),
+            "scheduler": scheduler}
+
+
+def tiny_video(seed: int = 0) -> VideoModel:
+    """A video editor made from ``tiny_wan`` (source channels added, reading nothing yet)."""
+    info = ModelInfo(family="video", name="tiny-video", steps=8, guidance=5.0, image_guidance=1.0,
+                     extra={"max_sequence_length": TEXT_LENGTH})
+    return VideoModel(add_source_channels(tiny_wan(seed)), **tiny_video_parts(seed), info=info)
