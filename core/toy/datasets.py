@@ -9,6 +9,7 @@ import random
 import torch
 from torch.utils.data import Dataset
 
+from .clips import ClipEdit, sample_clip, sample_clip_edit, split_clip_edits
 from .edits import KINDS, Edit, edit_region, sample_edit, split_edits
 from .inpainting import KINDS as INPAINT_KINDS, InpaintTask, sample_task, split_tasks, task_mask
 from .render import render
@@ -97,3 +98,41 @@ def toy_dataset(kind: str, size: int = 16, seed: int = 0, split: str = "train", 
     if kind == "inpaint":
         return InpaintDataset(size=size, length=length, seed=seed, split=split)
     return EditDataset(size=size, length=length, seed=seed, split=split, with_target=kind == "pairs")
+
+
+class ClipDataset(_Toy):
+    """(video [3,F,S,S] in -1..1, caption) of toy clips (``core/toy/clips.py``): what a
+    text-to-video base learns from."""
+
+    def __init__(self, *args, frames: int = 8, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.frames = frames
+
+    def __getitem__(self, index: int) -> dict:
+        clip = sample_clip(self._rng(index), self.split)
+        return {"video": clip.render(self.frames, self.size), "caption": clip.caption}
+
+
+class ClipEditDataset(_Toy):
+    """Source clips [3,F,S,S] with an instruction for every frame, its reverse and both captions, no
+    edited clip (``with_target=True`` adds it, for evaluation): ``EditDataset`` for video."""
+
+    def __init__(self, *args, frames: int = 8, with_target: bool = False, kinds: tuple[str, ...] = KINDS,
+                 **kw) -> None:
+        super().__init__(*args, **kw)
+        self.frames, self.with_target, self.kinds = frames, with_target, kinds
+        self._held = split_clip_edits(self.length, self.split, self.seed, kinds) if self.split != "train" else None
+
+    def edit(self, index: int) -> ClipEdit:
+        if self._held is not None:
+            return self._held[index]
+        return sample_clip_edit(self._rng(index), "train", self.kinds)
+
+    def __getitem__(self, index: int) -> dict:
+        edit = self.edit(index)
+        item = {"source": edit.source.render(self.frames, self.size), "instruction": edit.instruction,
+                "reverse": edit.reverse, "source_caption": edit.source_caption,
+                "target_caption": edit.target_caption, "kind": edit.kind}
+        if self.with_target:
+            item["target"] = edit.target.render(self.frames, self.size)
+        return item

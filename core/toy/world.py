@@ -145,8 +145,8 @@ def fixed_scenes(n: int, split: str = "test") -> list[Scene]:
     return [sample_split(rng, split) for _ in range(n)]
 
 
-def clip(scene: Scene, obj: Obj, to_position: str, frames: int) -> list[Scene]:
-    """``obj`` gliding from where it is to ``to_position`` over ``frames`` frames."""
+def clip(scene: Scene, obj: Obj, to_position: str, frames: int, reach: float = 1.0) -> list[Scene]:
+    """``obj`` gliding from where it is towards ``to_position`` over ``frames`` frames, ``reach`` of the way."""
     (x0, y0), (x1, y1) = POSITIONS[obj.position], POSITIONS[to_position]
-    steps = [i / max(1, frames - 1) for i in range(frames)]
+    steps = [reach * i / max(1, frames - 1) for i in range(frames)]
     return [scene.replace_object(obj, replace(obj, offset=((x1 - x0) * f, (y1 - y0) * f))) for f in steps]
