@@ -28,6 +28,13 @@ def check_instruction(instruction: str, where: str, model: EditModel | None = No
     return text
 
 
+def check_picture_model(model: EditModel, where: str) -> None:
+    """A video model edits clips: refuse it where pictures are edited one by one."""
+    if model.frames:
+        raise EditError(f"{where} › edit_model", f"This is a video model ({model.family}): it edits clips, not "
+                        "single pictures.", "Use Video Edit with it, or load a picture editor here.")
+
+
 def _check_result(model: EditModel, where: str, result: torch.Tensor) -> None:
     """Refuse NaN or inf in what a pass made: saved, it is a black picture, and as a cycle error
     map it reads as a perfect cycle."""
@@ -52,6 +59,7 @@ def edit_pixels(model: EditModel, pixels: torch.Tensor, instruction: str | Seque
                 hooks: Hooks | None = None, negative: str = "", where: str = "Edit Image") -> torch.Tensor:
     """Edit ``pixels`` [B,3,H,W] in -1..1 by one instruction, or by one per picture, and return the
     result at the input's size."""
+    check_picture_model(model, where)
     padded, fit = _fit(model, pixels)
     prompts = [instruction] if isinstance(instruction, str) else list(instruction)
     if len(prompts) not in (1, len(pixels)):
@@ -69,6 +77,7 @@ def inpaint_pixels(model: EditModel, pixels: torch.Tensor, mask: torch.Tensor, p
                    hooks: Hooks | None = None, negative: str = "", where: str = "Mask Inpaint") -> torch.Tensor:
     """Paint ``pixels`` [B,3,H,W] in -1..1 anew where ``mask`` [B,1,H,W] is 1 (an inpainting model,
     over the whole frame) and return the result at the input's size; the mask is fitted with the picture."""
+    check_picture_model(model, where)
     both, fit = _fit(model, torch.cat([pixels, mask.to(pixels)], dim=1))
     text, uncond = model.encode_text([prompt, negative]).rows()
     source = model.encode_source(both[:, :3], both[:, 3:])
@@ -95,6 +104,7 @@ def cycle_edit(model: EditModel, pixels: torch.Tensor, instruction: str, reverse
     shared by both passes; each pass encodes its source once for all of its steps. A model's
     edit LoRAs are negated for the reverse pass.
     """
+    check_picture_model(model, where)
     reverse = reverse_for(model, instruction, reverse_instruction, where)  # refused before anything is sampled
     hooks = replace(hooks or Hooks(), offset=0, total=2 * settings.steps)  # one bar over both passes
     padded, fit = _fit(model, pixels)

@@ -47,10 +47,16 @@ class EditSettings:
     guidance: float
     image_guidance: float = 1.0
     seed: int = 0
+    shared_noise: bool = False  # every picture of the batch from the same noise (frames of a clip)
 
 
-def initial_noise(shape: tuple[int, ...], generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
-    """Gaussian noise drawn on the CPU so a seed gives the same image on every device."""
+def initial_noise(shape: tuple[int, ...], generator: torch.Generator, like: torch.Tensor,
+                  shared: bool = False) -> torch.Tensor:
+    """Gaussian noise drawn on the CPU so a seed gives the same image on every device; ``shared``:
+    one draw for the whole batch (the first picture's noise, whatever the batch)."""
+    if shared:
+        one = torch.randn((1, *shape[1:]), generator=generator, dtype=like.dtype)
+        return one.expand(shape).contiguous().to(like.device)
     return torch.randn(shape, generator=generator, dtype=like.dtype).to(like.device)
 
 

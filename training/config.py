@@ -34,6 +34,7 @@ class DataConfig:
     validation: str = ""  # held-out rows of the same kind (a JSONL file or caption folder) to validate on;
     # empty: the toy world's validation split
     seed: int = 0  # which toy data set (item i is the same for every run with this seed)
+    frames: int = 0  # 0: pictures; N: the toy world's clips of N frames (a video model trains on clips)
     # Processes rendering batches ahead of the model. 0 renders in the training process: on
     # 2 cores a worker only competes with the model (benchmarks/toy_train_speed.py).
     workers: int = 0
@@ -84,6 +85,9 @@ class TrainConfig:
                               "to read.")
         if self.data.size < 1:
             raise ConfigError(f"'data.size' must be at least 1, not {self.data.size}.")
+        if self.data.frames < 0 or self.data.frames == 1:
+            raise ConfigError(f"'data.frames' is 0 (pictures) or the frames of a clip (2 or more), not "
+                              f"{self.data.frames}.")
         if self.data.workers < 0:
             raise ConfigError(f"'data.workers' must be 0 or more, not {self.data.workers}.")
         if self.optim.schedule not in SCHEDULES:

@@ -24,7 +24,13 @@ class Needs:
 def make_dataset(data: DataConfig, needs: Needs, method: str) -> Dataset:
     """The data set for ``needs``, its files checked row by row (before any step trains)."""
     if data.source == "toy":
-        return toy_dataset(needs.kind, data.size, data.seed)
+        if data.frames and needs.kind == "inpaint":
+            raise ConfigError(f"'{method}' trains on pictures: the toy world has no inpainting clips; set "
+                              "data.frames to 0.")
+        return toy_dataset(needs.kind, data.size, data.seed, frames=data.frames)
+    if data.frames:
+        raise ConfigError(f"data.frames: clips come from the toy world only (data.source: toy), not from "
+                          f"{data.source} files.")
     if data.source != needs.kind:
         raise ConfigError(f"'{method}' reads {needs.kind} rows, so 'data.source' must be toy or {needs.kind}, "
                           f"not {data.source}.")

@@ -20,7 +20,7 @@ from ..core.images import pixels_to_pil
 from ..core.models import EditModel
 from ..core.toy.datasets import stack
 from . import checkpoint
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .critics import Critics
 from .data import describe
 from .ema import EMA
@@ -58,6 +58,7 @@ def train(method: Method, resume: bool = False) -> Path:
         accelerator.print(describe(rows, "validation"))
     torch.manual_seed(config.seed)
     model = method.build_model()
+    _check_pictures(model, config)
     params = _trainable_parameters(method, model, config)
     optimizer = adamw(param_groups(params, config.optim), config.optim)
     scheduler = schedule(optimizer, config)
@@ -105,6 +106,16 @@ def train(method: Method, resume: bool = False) -> Path:
             run.checkpoint(out, done, accelerator, config)
     bar.close()
     return _export(method, model, ema, accelerator, out)
+
+
+def _check_pictures(model, config: TrainConfig) -> None:
+    """A video model trains on clips, any other on pictures: refuse the other before any step."""
+    if model.frames and not config.data.frames:
+        raise ConfigError(f"'{config.model}' is a video model ({model.family}): it trains on clips. Set data.frames "
+                          "(e.g. 8) in the config.")
+    if config.data.frames and not model.frames:
+        raise ConfigError(f"data.frames asks for clips, but '{config.model}' is a {model.family} model of pictures. "
+                          "Train a video model (t2v from a toy base) or set data.frames to 0.")
 
 
 class _StepBatches(torch.utils.data.Sampler):

@@ -166,7 +166,7 @@ def sample_flow(model: "FlowModel", source: SourceCond, text: TextCond, negative
                             device=source.latents.device)
     scheduler.set_begin_index(0)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
-    latents = initial_noise(source.shape, generator, source.latents)
+    latents = initial_noise(source.shape, generator, source.latents, settings.shared_noise)
     cfg = not model.guidance_embedded and settings.guidance > 1.0
     cond = TextCond.cat([text.repeat_to(b), negative.repeat_to(b)]) if cfg else text.repeat_to(b)
     src = SourceCond.cat([source, source]) if cfg else source

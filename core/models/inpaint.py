@@ -69,7 +69,7 @@ def sample_inpaint(model: InpaintModel, source: SourceCond, text: TextCond, nega
     scheduler = fresh_scheduler(model, settings.steps, source.latents.device)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
     b = len(source)
-    latents = initial_noise(source.shape, generator, source.latents) * scheduler.init_noise_sigma
+    latents = initial_noise(source.shape, generator, source.latents, settings.shared_noise) * scheduler.init_noise_sigma
     guided = settings.guidance > 1.0
     if guided:
         embeds = torch.cat([negative.repeat_to(b).embeds, text.repeat_to(b).embeds])

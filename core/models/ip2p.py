@@ -64,7 +64,7 @@ def sample_ip2p(model: Ip2pModel, source: SourceCond, text: TextCond, negative: 
     scheduler = fresh_scheduler(model, settings.steps, source.latents.device)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
     b = len(source)
-    latents = initial_noise(source.shape, generator, source.latents) * scheduler.init_noise_sigma
+    latents = initial_noise(source.shape, generator, source.latents, settings.shared_noise) * scheduler.init_noise_sigma
     guided = settings.guidance > 1.0 and settings.image_guidance >= 1.0
     if guided:
         embeds = torch.cat([text.repeat_to(b).embeds, negative.repeat_to(b).embeds, negative.repeat_to(b).embeds])

@@ -147,7 +147,7 @@ def sample_toy(model: "ToyModel", source: SourceCond | None, text: TextCond, neg
         conds, sources = conds + [negative.repeat_to(b)], sources + [src.zeros()]
     cond, sources = TextCond.cat(conds), SourceCond.cat(sources)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
-    x = initial_noise(like.shape, generator, like)
+    x = initial_noise(like.shape, generator, like, settings.shared_noise)
     times = torch.linspace(1.0, 0.0, settings.steps + 1)
     for i in range(settings.steps):
         hooks.check()

@@ -128,7 +128,8 @@ def sample_video(model: VideoModel, source: SourceCond | None, text: TextCond, n
     scheduler = type(model.scheduler).from_config(model.scheduler.config)
     scheduler.set_timesteps(settings.steps, device=like.device)
     scheduler.set_begin_index(0)
-    latents = initial_noise(like.shape, torch.Generator("cpu").manual_seed(settings.seed), like.float())
+    latents = initial_noise(like.shape, torch.Generator("cpu").manual_seed(settings.seed), like.float(),
+                            settings.shared_noise)
     cfg = settings.guidance > 1.0
     cond = TextCond.cat([text.repeat_to(b), negative.repeat_to(b)]) if cfg else text.repeat_to(b)
     src = None if source is None else (SourceCond.cat([source, source]) if cfg else source)

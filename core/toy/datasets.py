@@ -90,9 +90,18 @@ def stack(items: list[dict]) -> dict:
             for k in items[0]}
 
 
-def toy_dataset(kind: str, size: int = 16, seed: int = 0, split: str = "train", length: int = 100_000) -> Dataset:
+def toy_dataset(kind: str, size: int = 16, seed: int = 0, split: str = "train", length: int = 100_000,
+                frames: int = 0) -> Dataset:
     """The toy data set that gives ``kind`` items: "captions", "instructions" (sources without an
-    edited picture), "pairs" (with it) or "inpaint" (pictures, masks and prompts, without the true result)."""
+    edited picture), "pairs" (with it) or "inpaint" (pictures, masks and prompts, without the true
+    result); with ``frames``, clips of that many frames instead of pictures (no inpainting)."""
+    if frames:
+        if kind == "captions":
+            return ClipDataset(size=size, length=length, seed=seed, split=split, frames=frames)
+        if kind == "inpaint":
+            raise ValueError("The toy world has no inpainting clips.")
+        return ClipEditDataset(size=size, length=length, seed=seed, split=split, frames=frames,
+                               with_target=kind == "pairs")
     if kind == "captions":
         return CaptionDataset(size=size, length=length, seed=seed, split=split)
     if kind == "inpaint":

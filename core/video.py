@@ -1,0 +1,137 @@
+"""Edit clips: a video model edits a clip as one, chunk by chunk with blended seams; an image
+model edits each frame, every frame from the same noise.
+
+Frames are ``[F, 3, H, W]`` in -1..1 here (the node converts ComfyUI's ``[F, H, W, C]``). Only
+one chunk is on the model's device at a time and each chunk is decoded before the next is
+encoded, so memory does not grow with the number of frames; results gather on the CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import torch
+
+from .editing import _check_result, _fit, _sample
+from .errors import EditError
+from .models.base import EditModel
+from .models.conditioning import TextCond
+from .samplers import EditSettings, Hooks
+
+
+@dataclass(frozen=True)
+class Chunking:
+    frames: int = 16  # frames a chunk holds
+    overlap: int = 4  # frames two neighbouring chunks share, cross-faded
+
+
+def check_frames(frames: torch.Tensor | Sequence[torch.Tensor], where: str = "Video Edit") -> torch.Tensor:
+    """Frames [F,3,H,W] (a tensor, or a list of [3,H,W] frames of one size) with at least two frames."""
+    if not isinstance(frames, torch.Tensor):
+        sizes = {tuple(f.shape) for f in frames}
+        if len(sizes) > 1:
+            first = tuple(frames[0].shape)
+            bad = next(i for i, f in enumerate(frames) if tuple(f.shape) != first)
+            raise EditError(f"{where} › frames", f"Frame {bad} is {tuple(frames[bad].shape[-2:])} pixels, frame 0 "
+                            f"is {first[-2:]}: a clip's frames share one size.",
+                            "Resize the frames to one size first (e.g. ComfyUI's Upscale Image).")
+        frames = torch.stack(list(frames)) if frames else torch.zeros(0, 3, 1, 1)
+    if len(frames) == 0:
+        raise EditError(f"{where} › frames", "The clip has no frames.", "Connect a batch of frames (e.g. Load Video).")
+    if len(frames) == 1:
+        raise EditError(f"{where} › frames", "One frame is a still picture, not a clip.",
+                        "Edit it with Edit Image, or connect two or more frames.")
+    return frames
+
+
+def check_chunking(chunking: Chunking, where: str = "Video Edit") -> None:
+    if chunking.frames < 2:
+        raise EditError(f"{where} › chunk_frames", f"A chunk of {chunking.frames} frames is no clip.",
+                        "Set chunk_frames to 2 or more.")
+    if not 0 <= chunking.overlap < chunking.frames:
+        raise EditError(f"{where} › overlap", f"An overlap of {chunking.overlap} frames does not fit chunks of "
+                        f"{chunking.frames}: neighbouring chunks must share fewer frames than a chunk holds.",
+                        f"Set overlap between 0 and {chunking.frames - 1}.")
+
+
+def chunk_starts(n: int, chunking: Chunking) -> list[int]:
+    """Where each chunk starts: every ``frames - overlap`` frames, the last one ending at the last frame."""
+    if n <= chunking.frames:
+        return [0]
+    step = chunking.frames - chunking.overlap
+    starts = list(range(0, n - chunking.frames, step))
+    return starts + [n - chunking.frames]
+
+
+@torch.no_grad()
+def edit_clips(model: EditModel, clips: torch.Tensor, instructions: str | Sequence[str], settings: EditSettings,
+               hooks: Hooks | None = None, negative: str = "", where: str = "Video Edit") -> torch.Tensor:
+    """A video model's edit of whole clips [B,3,F,H,W] in -1..1, by one instruction or one per clip."""
+    b, _, f, h, w = clips.shape
+    folded, fit = _fit(model, clips.transpose(1, 2).reshape(b * f, 3, h, w))  # every frame fitted alike
+    padded = folded.reshape(b, f, *folded.shape[1:]).transpose(1, 2)
+    prompts = [instructions] if isinstance(instructions, str) else list(instructions)
+    *texts, uncond = model.encode_text([*prompts, negative]).rows()
+    edited = model.decode(_sample(model, model.encode_source(padded), TextCond.cat(texts), uncond, settings, hooks))
+    _check_result(model, where, edited)
+    frames = fit.undo(edited.transpose(1, 2).reshape(b * f, *edited.shape[1:2], *edited.shape[3:]))
+    return frames.reshape(b, f, *frames.shape[1:]).transpose(1, 2).float().clamp(-1, 1)
+
+
+@torch.no_grad()
+def edit_frames(model: EditModel, frames: torch.Tensor, instruction: str, settings: EditSettings,
+                hooks: Hooks | None = None, negative: str = "", where: str = "Video Edit") -> torch.Tensor:
+    """An image model's edit of frames [N,3,H,W], every frame from the same noise (so a still part
+    of the clip is drawn alike in every frame)."""
+    padded, fit = _fit(model, frames)
+    text, uncond = model.encode_text([instruction, negative]).rows()
+    edited = model.decode(_sample(model, model.encode_source(padded), text, uncond, replace(settings, shared_noise=True),
+                                  hooks))
+    _check_result(model, where, edited)
+    return fit.undo(edited).float().clamp(-1, 1)
+
+
+def edit_video(model: EditModel, frames: torch.Tensor | Sequence[torch.Tensor], instruction: str,
+               settings: EditSettings, chunking: Chunking, hooks: Hooks | None = None, negative: str = "",
+               where: str = "Video Edit") -> torch.Tensor:
+    """Edit frames [F,3,H,W] in -1..1 chunk by chunk; returns [F,3,H,W] on the CPU. Where chunks
+    overlap, the earlier chunk's frames fade linearly into the later one's."""
+    frames = check_frames(frames, where)
+    check_chunking(chunking, where)
+    if model.inpaints:
+        raise EditError(f"{where} › edit_model", "This is an inpainting model: it fills masked regions.",
+                        "Load an editor (a video model, or a picture editor to edit frame by frame).")
+    if frames.dim() != 4:
+        raise EditError(f"{where} › frames", f"Frames are [F, 3, H, W]; got {tuple(frames.shape)}.",
+                        "Connect an IMAGE batch of frames.")
+    hooks = hooks or Hooks()
+    n, starts = len(frames), chunk_starts(len(frames), chunking)
+    size = min(chunking.frames, n)
+    shared = [0] + [max(0, a + size - b) for a, b in zip(starts, starts[1:])] + [0]  # frames chunk i shares with i-1
+    out = torch.zeros(frames.shape, dtype=torch.float32)
+    weight = torch.zeros(n)
+    for i, start in enumerate(starts):
+        hooks.check()
+        part = frames[start:start + chunking.frames].to(model.device, model.dtype)
+        chunk_hooks = replace(hooks, offset=i * settings.steps, total=len(starts) * settings.steps)
+        if model.frames:
+            edited = edit_clips(model, part.transpose(0, 1)[None], instruction, settings, chunk_hooks, negative,
+                                where)[0].transpose(0, 1)
+        else:
+            edited = edit_frames(model, part, instruction, settings, chunk_hooks, negative, where)
+        fade = _fade(len(part), shared[i], shared[i + 1])
+        out[start:start + len(part)] += edited.cpu() * fade.view(-1, 1, 1, 1)
+        weight[start:start + len(part)] += fade
+    return out / weight.view(-1, 1, 1, 1)
+
+
+def _fade(n: int, head: int, tail: int) -> torch.Tensor:
+    """A chunk's blend weights: rising over the ``head`` frames it shares with the chunk before,
+    falling over the ``tail`` frames it shares with the next; two chunks' weights sum to 1."""
+    w = torch.ones(n)
+    if head:
+        w[:head] = torch.arange(1, head + 1) / (head + 1)
+    if tail:
+        w[n - tail:] = torch.arange(tail, 0, -1) / (tail + 1)
+    return w
