@@ -13,7 +13,9 @@ from ..core.models import EditModel
 from ..core.models.toy import sample_toy
 from ..core.samplers import EditSettings, Hooks
 from ..core.toy.chance import BASELINES, chance_pictures
-from ..core.toy.datasets import EditDataset
+from ..core.toy.clips import fixed_clips, score_clip
+from ..core.toy.datasets import ClipEditDataset, EditDataset
+from ..core.video import edit_clips
 from ..core.toy.edits import split_edits, transfer_cases
 from ..core.toy.inpainting import score_inpaint, split_tasks, task_mask
 from ..core.toy.oracle import caption_correct, score_edit, summarize
@@ -162,6 +164,48 @@ def sample_captions(model: EditModel, captions: list[str], size: int, settings: 
     """A toy model's text-to-image samples of ``captions``, [N,3,size,size]."""
     text, empty = model.encode_text(captions), model.encode_text([""])
     return sample_toy(model, None, text, empty, settings, Hooks(), shape=(len(captions), 3, size, size))
+
+
+@torch.no_grad()
+def evaluate_clip_captions(model: EditModel, n: int, size: int, frames: int, settings: EditSettings,
+                           split: str = "test", batch: int = 16, grid: bool = False
+                           ) -> tuple[dict[str, float], torch.Tensor | None]:
+    """A video model's text-to-video samples of ``n`` clip captions of ``split``: the share of frames
+    in which every captioned attribute of that frame's scene is right; with ``grid``, every frame."""
+    clips = fixed_clips(n, split)
+    correct, pictures = [], []
+    for start in range(0, n, batch):
+        part = clips[start:start + batch]
+        text, empty = model.encode_text([c.caption for c in part]), model.encode_text([""])
+        videos = model.sample(None, text, empty, settings, Hooks(), shape=(len(part), 3, frames, size, size)).cpu()
+        for video, clip in zip(videos, part):
+            correct += [caption_correct(video[:, f], scene)["all"] for f, scene in enumerate(clip.frames(frames))]
+            if grid:
+                pictures += list(video.transpose(0, 1))
+    return ({"frame_caption_accuracy": sum(correct) / len(correct), "n": n},
+            torch.stack(pictures) if grid else None)
+
+
+@torch.no_grad()
+def evaluate_clip_edits(model: EditModel, n: int, size: int, frames: int, settings: EditSettings,
+                        split: str = "test", batch: int = 16, grid: bool = False
+                        ) -> tuple[dict[str, dict[str, float]], torch.Tensor | None]:
+    """A video model's edits of ``n`` distinct clip edits of ``split``, ``batch`` clips a pass, scored
+    per kind by the clip oracle (``score_clip``: per-frame strict success, success, preservation,
+    every-frame strict success, flicker); with ``grid``, (source, edited, true) first and last frames."""
+    data = ClipEditDataset(size=size, frames=frames, split=split, length=n, with_target=True)
+    rows, pictures = [], []
+    for start in range(0, n, batch):
+        index = range(start, min(start + batch, n))
+        edits, items = [data.edit(i) for i in index], [data[i] for i in index]
+        sources = torch.stack([item["source"] for item in items])
+        edited = edit_clips(model, sources, [e.instruction for e in edits], settings).cpu()
+        for edit, item, clip in zip(edits, items, edited):
+            rows.append((edit.kind, score_clip(clip, edit)))
+            if grid:
+                pictures += [item["source"][:, f] for f in (0, -1)] + [clip[:, f] for f in (0, -1)] + \
+                            [item["target"][:, f] for f in (0, -1)]
+    return summarize(rows), torch.stack(pictures) if grid else None
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:

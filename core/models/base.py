@@ -181,6 +181,13 @@ class EditModel:
         regenerate = (mask.to(pixels.device) >= 0.5).to(pixels.dtype)
         return self.masked_source(pixels * (1 - regenerate), regenerate)
 
+    def as_video(self) -> "EditModel":
+        """A video model made from this one's weights (a copy), for a text-to-video trainer to start
+        from; a family that has no such form says so."""
+        if self.frames:
+            return self
+        raise ValueError(f"This {self.family} model has no video form; start from a video model.")
+
     def as_inpainter(self) -> "EditModel":
         """An inpainting model made from this one's weights (a copy), for an inpainting trainer to start
         from; a family that has no such form says so."""
@@ -205,7 +212,8 @@ class EditModel:
 
     def sample(self, source: SourceCond, text: TextCond, negative: TextCond, settings: "EditSettings",
                hooks: "Hooks") -> torch.Tensor:
-        """The family's sampling loop: seeded noise to the edited latents of ``source``."""
+        """The family's sampling loop: seeded noise to the edited latents of ``source``. Families with a
+        text-to-image (or -video) mode also take ``source=None`` and the latents' ``shape``."""
         raise NotImplementedError
 
     def denoising_loss(self, target: torch.Tensor, text: TextCond, source: SourceCond,

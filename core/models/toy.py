@@ -76,9 +76,9 @@ class ToyModel(EditModel):
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return latents
 
-    def sample(self, source: SourceCond, text: TextCond, negative: TextCond, settings: EditSettings,
-               hooks: Hooks) -> torch.Tensor:
-        return sample_toy(self, source, text, negative, settings, hooks)
+    def sample(self, source: SourceCond | None, text: TextCond, negative: TextCond, settings: EditSettings,
+               hooks: Hooks, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        return sample_toy(self, source, text, negative, settings, hooks, shape)
 
     def as_inpainter(self) -> EditModel:
         if self.inpaints:
@@ -86,6 +86,13 @@ class ToyModel(EditModel):
         from .toy_inpaint import ToyInpaintModel  # which imports this module
 
         return ToyInpaintModel.from_toy(self)
+
+    def as_video(self) -> EditModel:
+        if self.frames or self.inpaints:
+            return super().as_video()
+        from .toy_video import ToyVideoModel  # which imports this module
+
+        return ToyVideoModel.from_toy(self)
 
     def unet_input(self, x_t: torch.Tensor, source: SourceCond) -> torch.Tensor:
         return torch.cat([x_t, source.latents], dim=1)

@@ -45,6 +45,9 @@ class ToyVideoModel(ToyModel):
 
     def __init__(self, unet, text_encoder, tokenizer, info=None) -> None:
         super().__init__(_with_adapters(unet), text_encoder, tokenizer, info)
+        for module in unet.modules():  # diffusers fixes the temporal convolutions' dropout at 0.1;
+            if isinstance(module, torch.nn.Dropout):  # a toy model trains without, every draw per sample
+                module.p = 0.0
 
     def check_clip(self, pixels: torch.Tensor) -> None:
         if pixels.dim() != 5:

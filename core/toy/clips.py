@@ -108,6 +108,12 @@ def sample_clip(rng: random.Random, split: str = "train") -> Clip:
             return clip
 
 
+def fixed_clips(n: int, split: str = "test") -> list[Clip]:
+    """The first ``n`` clips of a split, the same on every call (what text-to-video validation samples)."""
+    rng = random.Random(0)
+    return [sample_clip(rng, split) for _ in range(n)]
+
+
 def clip_applicable(kind: str, clip: Clip) -> bool:
     """Adding needs room along the whole path, so only a still clip takes an object."""
     return applicable(kind, clip.scene) and not (kind == "add" and clip.mover is not None)

@@ -10,7 +10,7 @@ from torch import nn
 
 from ...core.models import EditModel, TextCond
 from ...core.samplers import EditSettings
-from ..evaluate import edit_rows, evaluate_edits
+from ..evaluate import edit_rows, evaluate_clip_edits, evaluate_edits
 from .base import Method
 
 
@@ -49,6 +49,10 @@ class EditorMethod(Method):
         if rows is not None:
             metrics, grid = edit_rows(model, rows, o.validate_edits, settings)
             return grid, metrics
+        if self.config.data.frames:
+            table, grid = evaluate_clip_edits(model, o.validate_edits, self.config.data.size, self.config.data.frames,
+                                              settings, "validation", batch=self.config.batch_size, grid=True)
+            return grid, {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
         table, grid = evaluate_edits(model, o.validate_edits, self.config.data.size, settings, "validation",
                                      cycle=False, grid=True, batch=self.config.batch_size)
         return grid, {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}

@@ -26,12 +26,13 @@ class TextToImage(Method):
     name = "t2i"
     Options = T2IOptions
     needs = Needs("captions")
+    pictures = "image"  # the item key of what it learns to draw
 
     def trainable(self, model):
         return {"unet": model.unet, "text_encoder": model.text_encoder}
 
     def loss(self, model, batch, rngs, state):
-        x0 = batch["image"].to(model.device, model.dtype)
+        x0 = batch[self.pictures].to(model.device, model.dtype)
         eps = per_sample(rngs, x0.shape[1:]).to(x0)
         t = torch.sigmoid(per_sample(rngs, ())).to(x0)  # logit-normal: most samples mid-way
         keep = per_sample(rngs, (), torch.rand) >= self.options.caption_dropout
