@@ -5,6 +5,7 @@ from .inpaint import MaskInpaint
 from .loaders import LoadEditModel
 from .loc import ApplyEditLora, BeforeAfterToLora, LoadEditLora, LoadLocHypernetwork, SaveEditLora
 from .toy import ToyScene
+from .video import ToyClip, VideoEdit
 
 NODE_CLASS_MAPPINGS = {
     "UnpairedEdit_LoadEditModel": LoadEditModel,
@@ -17,6 +18,8 @@ NODE_CLASS_MAPPINGS = {
     "UnpairedEdit_ApplyEditLora": ApplyEditLora,
     "UnpairedEdit_SaveEditLora": SaveEditLora,
     "UnpairedEdit_LoadEditLora": LoadEditLora,
+    "UnpairedEdit_VideoEdit": VideoEdit,
+    "UnpairedEdit_ToyClip": ToyClip,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -30,4 +33,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "UnpairedEdit_ApplyEditLora": "Apply Edit LoRA (Unpaired Edit)",
     "UnpairedEdit_SaveEditLora": "Save Edit LoRA (Unpaired Edit)",
     "UnpairedEdit_LoadEditLora": "Load Edit LoRA (Unpaired Edit)",
+    "UnpairedEdit_VideoEdit": "Video Edit (Unpaired Edit)",
+    "UnpairedEdit_ToyClip": "Toy Clip (Unpaired Edit)",
 }

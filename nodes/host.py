@@ -163,10 +163,13 @@ def progress(total: int) -> Callable[[int, int, "torch.Tensor | None"], None]:
 
 
 def latent_preview(latents: torch.Tensor):
-    """A rough RGB picture of the first image's latents (its first three channels, stretched)."""
+    """A rough RGB picture of the first image's (or clip's first frame's) latents (its first three
+    channels, stretched)."""
     from PIL import Image
 
     x = latents[0, :3].float()
+    if x.dim() == 4:  # a clip's latents [C, F, h, w]: its first frame
+        x = x[:, 0]
     lo, hi = x.amin(dim=(1, 2), keepdim=True), x.amax(dim=(1, 2), keepdim=True)
     x = ((x - lo) / (hi - lo + 1e-6) * 255).byte().movedim(0, -1).cpu().numpy()
     return Image.fromarray(x)

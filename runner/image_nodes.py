@@ -73,8 +73,8 @@ def _read_frames(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(np.stack(images)), torch.from_numpy(masks)
 
 
-def _next_counter(folder: Path, name: str) -> int:
-    pattern = re.compile(re.escape(name) + r"_(\d{5,})_\.png")
+def _next_counter(folder: Path, name: str, suffix: str = ".png") -> int:
+    pattern = re.compile(re.escape(name) + r"_(\d{5,})_" + re.escape(suffix))
     found = [int(m.group(1)) for p in folder.iterdir() if (m := pattern.fullmatch(p.name))]
     return max(found, default=0) + 1
 
@@ -101,16 +101,7 @@ def save_png_batch(images: torch.Tensor, prefix: str, kind: str, prompt: dict | 
     """Write each image as ``<prefix>_00001_.png`` (numbered after the files already there)
     in the folder for ``kind``; return ComfyUI's ``{"filename", "subfolder", "type"}`` entries."""
     _check_image_batch(images, "Save Image › images" if kind == "output" else "Preview Image › images")
-    root = current_context().folders[kind]
-    subfolder, _, name = prefix.replace("\\", "/").rpartition("/")
-    folder = (root / subfolder).resolve()
-    if not folder.is_relative_to(root.resolve()):
-        raise EditError(
-            "Save Image › filename_prefix",
-            f"{prefix!r} points outside the output folder.",
-            "Use a name, or a sub-folder and a name such as 'edits/cat'.",
-        )
-    folder.mkdir(parents=True, exist_ok=True)
+    folder, subfolder, name = _output_folder(prefix, kind, "Save Image")
     info = PngInfo()
     if prompt is not None:  # as ComfyUI does, so the file records what made it
         info.add_text("prompt", json.dumps(prompt, default=str))
@@ -121,6 +112,59 @@ def save_png_batch(images: torch.Tensor, prefix: str, kind: str, prompt: dict | 
         comfy_to_pil(image).save(folder / filename, pnginfo=info, compress_level=4)
         entries.append({"filename": filename, "subfolder": subfolder, "type": kind})
     return entries
+
+
+def _output_folder(prefix: str, kind: str, node: str) -> tuple[Path, str, str]:
+    """(folder, subfolder, file name start) of ``prefix`` inside the folder for ``kind``, created."""
+    root = current_context().folders[kind]
+    subfolder, _, name = prefix.replace("\\", "/").rpartition("/")
+    folder = (root / subfolder).resolve()
+    if not folder.is_relative_to(root.resolve()):
+        raise EditError(
+            f"{node} › filename_prefix",
+            f"{prefix!r} points outside the output folder.",
+            "Use a name, or a sub-folder and a name such as 'edits/cat'.",
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder, subfolder, name
+
+
+class SaveAnimatedWEBP:
+    """ComfyUI's core node of this name for the runner: the frames as one animated WebP file."""
+
+    DESCRIPTION = "Saves the frames of a batch as one animated WebP in the output folder."
+    CATEGORY = "image/animation"
+    RETURN_TYPES = ()
+    FUNCTION = "save_images"
+    OUTPUT_NODE = True
+    METHODS = {"default": 4, "fastest": 0, "slowest": 6}
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "The frames, in order."}),
+                "filename_prefix": ("STRING", {"default": "ComfyUI", "tooltip": "Start of the file name."}),
+                "fps": ("FLOAT", {"default": 6.0, "min": 0.01, "max": 1000.0, "step": 0.01,
+                                  "tooltip": "Frames per second."}),
+                "lossless": ("BOOLEAN", {"default": True, "tooltip": "Lossless WebP."}),
+                "quality": ("INT", {"default": 80, "min": 0, "max": 100, "tooltip": "Quality when lossy."}),
+                "method": (list(cls.METHODS), {"tooltip": "Compression effort."}),
+            },
+            "hidden": {"prompt": "PROMPT"},
+        }
+
+    def save_images(self, images: torch.Tensor, fps: float = 6.0, filename_prefix: str = "ComfyUI",
+                    lossless: bool = True, quality: int = 80, method: str = "default",
+                    prompt: dict | None = None) -> dict:
+        _check_image_batch(images, "SaveAnimatedWEBP › images")
+        folder, subfolder, name = _output_folder(filename_prefix, "output", "SaveAnimatedWEBP")
+        filename = f"{name}_{_next_counter(folder, name, '.webp'):05}_.webp"
+        frames = [comfy_to_pil(image) for image in images]
+        frames[0].save(folder / filename, save_all=True, append_images=frames[1:], duration=int(1000.0 / fps),
+                       lossless=lossless, quality=quality, method=self.METHODS[method], loop=0)
+        return {"ui": {"images": [{"filename": filename, "subfolder": subfolder, "type": "output"}],
+                       "animated": (True,)}}
 
 
 class LoadImage:
@@ -203,4 +247,4 @@ class MaskToImage:
 
 
 IO_NODE_CLASSES: dict[str, type] = {"LoadImage": LoadImage, "SaveImage": SaveImage, "PreviewImage": PreviewImage,
-                                    "MaskToImage": MaskToImage}
+                                    "MaskToImage": MaskToImage, "SaveAnimatedWEBP": SaveAnimatedWEBP}
