@@ -177,10 +177,11 @@ def test_mixed_precision_and_gradient_checkpointing_switches_run(tmp_path):
                          ids=lambda p: p.stem)
 def test_shipped_configs_load(path, tmp_path, monkeypatch):
     """Run from a folder where the runs the configs start from have been trained (bundled files
-    stand in for them): the base, the default editor, the toy inpainter and ByteEdit's phases."""
+    stand in for them): the base, the default editor, the toy inpainter, ByteEdit's phases and the video base."""
     monkeypatch.chdir(tmp_path)
     stand_ins = {"toy-base-16": "toy-base-16", "toy-uip2p-16": "toy-uip2p-16", "toy-inpaint-16": "toy-inpaint-16",
-                 "toy-byteedit-16-t20": "toy-inpaint-16", "toy-byteedit-16-t8": "toy-inpaint-16"}
+                 "toy-byteedit-16-t20": "toy-inpaint-16", "toy-byteedit-16-t8": "toy-inpaint-16",
+                 "toy-t2v-16": "toy-base-16"}
     for name, bundled in stand_ins.items():
         (tmp_path / "runs" / name).mkdir(parents=True)
         shutil.copy(Path(__file__).parents[1] / "weights" / f"{bundled}.safetensors",
