@@ -24,6 +24,10 @@ from .samplers import EditSettings, Hooks
 class Chunking:
     frames: int = 16  # frames a chunk holds
     overlap: int = 4  # frames two neighbouring chunks share, cross-faded
+    anchor: bool = True  # picture editors: where a frame's source equals the first frame's, use its edit
+
+
+STILL = 2 / 127.5  # two 8-bit levels in -1..1: "this pixel did not move"
 
 
 def check_frames(frames: torch.Tensor | Sequence[torch.Tensor], where: str = "Video Edit") -> torch.Tensor:
@@ -111,6 +115,7 @@ def edit_video(model: EditModel, frames: torch.Tensor | Sequence[torch.Tensor], 
     shared = [0] + [max(0, a + size - b) for a, b in zip(starts, starts[1:])] + [0]  # frames chunk i shares with i-1
     out = torch.zeros(frames.shape, dtype=torch.float32)
     weight = torch.zeros(n)
+    anchor = None  # (source, edit) of the first frame, for a picture editor with chunking.anchor
     for i, start in enumerate(starts):
         hooks.check()
         part = frames[start:start + chunking.frames].to(model.device, model.dtype)
@@ -119,11 +124,24 @@ def edit_video(model: EditModel, frames: torch.Tensor | Sequence[torch.Tensor], 
             edited = edit_clips(model, part.transpose(0, 1)[None], instruction, settings, chunk_hooks, negative,
                                 where)[0].transpose(0, 1)
         else:
-            edited = edit_frames(model, part, instruction, settings, chunk_hooks, negative, where)
+            edited = edit_frames(model, part, instruction, settings, chunk_hooks, negative, where).cpu()
+            if chunking.anchor:
+                anchor = anchor or (frames[0].float().cpu(), edited[0])
+                edited = anchored(edited, frames[start:start + len(part)].float().cpu(), *anchor)
         fade = _fade(len(part), shared[i], shared[i + 1])
         out[start:start + len(part)] += edited.cpu() * fade.view(-1, 1, 1, 1)
         weight[start:start + len(part)] += fade
     return out / weight.view(-1, 1, 1, 1)
+
+
+def anchored(edited: torch.Tensor, sources: torch.Tensor, anchor_source: torch.Tensor,
+             anchor_edit: torch.Tensor) -> torch.Tensor:
+    """Frames [N,3,H,W] whose pixels that did not move since the anchor frame (source within
+    ``STILL``, also around them: an edge moved one pixel is a moved edge) take the anchor's edit,
+    so what stands still is edited exactly alike in every frame; moved pixels keep their own edit."""
+    moved = (sources - anchor_source).abs().amax(dim=1, keepdim=True) > STILL
+    moved = torch.nn.functional.max_pool2d(moved.float(), 3, stride=1, padding=1)
+    return moved * edited + (1 - moved) * anchor_edit
 
 
 def _fade(n: int, head: int, tail: int) -> torch.Tensor:

@@ -53,16 +53,21 @@ class VideoEdit:
                 "overlap": ("INT", {"default": 4, "min": 0, "max": 1023,
                                     "tooltip": "Frames neighbouring chunks share and cross-fade; fewer than "
                                                "chunk_frames."}),
+                "anchor": ("BOOLEAN", {"default": True,
+                                       "tooltip": "Picture editors: every pixel that stands still since the first "
+                                                  "frame takes the first frame's edit, so still parts do not "
+                                                  "flicker. Video models edit whole chunks and ignore it."}),
             },
         }
 
     @checked("Video Edit")
-    def edit(self, edit_model, frames, instruction, steps, guidance, image_guidance, seed, chunk_frames, overlap):
+    def edit(self, edit_model, frames, instruction, steps, guidance, image_guidance, seed, chunk_frames, overlap,
+             anchor=True):
         model = check_editor(edit_model, "Video Edit › edit_model")
         pixels = comfy_to_pixels(to_rgb(frames, "Video Edit › frames"))
         instruction = check_instruction(instruction, "Video Edit › instruction", model)
         settings = settings_for(model, steps, guidance, image_guidance, seed)
-        chunking = Chunking(chunk_frames, overlap)
+        chunking = Chunking(chunk_frames, overlap, anchor)
         check_chunking(chunking)  # before the progress bar counts chunks
         hooks = Hooks(progress=host.progress(len(chunk_starts(len(pixels), chunking)) * settings.steps),
                       should_stop=host.should_stop)

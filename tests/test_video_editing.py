@@ -61,8 +61,21 @@ def test_an_image_model_edits_every_frame_from_the_same_noise():
     independent = edit_pixels(model, still, "make the background grass", SETTINGS)
     assert not torch.allclose(independent[0], independent[1], atol=1e-3)  # the batch's own noise differs
     moving = _frames(5)
-    assert torch.allclose(edit_video(model, moving, "make it red", SETTINGS, Chunking(3, 1))[0],
-                          edit_frames(model, moving[:3], "make it red", SETTINGS)[0], atol=1e-6)
+    assert torch.allclose(edit_video(model, moving, "make it red", SETTINGS, Chunking(3, 1, anchor=False))[2],
+                          edit_frames(model, moving[:3], "make it red", SETTINGS)[2], atol=1e-6)
+
+
+def test_the_anchor_gives_what_stands_still_the_first_frame_s_edit():
+    model = build_toy(seed=1)
+    frames = _frames(5)
+    plain = edit_video(model, frames, "make it red", SETTINGS, Chunking(5, 0, anchor=False))
+    anchored = edit_video(model, frames, "make it red", SETTINGS, Chunking(5, 0, anchor=True))
+    moved = (frames - frames[:1]).abs().amax(1) > 2 / 127.5
+    near = torch.nn.functional.max_pool2d(moved.float()[:, None], 3, stride=1, padding=1)[:, 0] > 0
+    assert moved[1:].any() and (~near[1:]).any()  # the clip has moving and still pixels
+    still = (~near)[:, None].expand_as(frames)
+    assert torch.equal(anchored[still], anchored[:1].expand_as(frames)[still])  # exactly the anchor's edit
+    assert torch.equal(anchored[near[:, None].expand_as(frames)], plain[near[:, None].expand_as(frames)])
 
 
 @pytest.mark.parametrize("frames, chunking, where, message", [

@@ -109,12 +109,14 @@ def train(method: Method, resume: bool = False) -> Path:
 
 
 def _check_pictures(model, config: TrainConfig) -> None:
-    """A video model trains on clips, any other on pictures: refuse the other before any step."""
-    if model.frames and not config.data.frames:
+    """A video model trains on clips, any other on pictures: refuse the other before any step. (What a
+    method trains may be no edit model at all, e.g. a reward: those read pictures.)"""
+    frames = getattr(model, "frames", False)
+    if frames and not config.data.frames:
         raise ConfigError(f"'{config.model}' is a video model ({model.family}): it trains on clips. Set data.frames "
                           "(e.g. 8) in the config.")
-    if config.data.frames and not model.frames:
-        raise ConfigError(f"data.frames asks for clips, but '{config.model}' is a {model.family} model of pictures. "
+    if config.data.frames and not frames:
+        raise ConfigError(f"data.frames asks for clips, but '{config.model}' is a model of pictures. "
                           "Train a video model (t2v from a toy base) or set data.frames to 0.")
 
 
