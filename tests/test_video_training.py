@@ -78,3 +78,18 @@ def test_models_and_data_that_do_not_fit_are_refused(tmp_path, image_base, video
     assert main(["t2v", "--config", _config(tmp_path, "d", image_base, T2V, steps=1,
                                             data={"size": 16, "frames": 1})]) == 2
     assert "data.frames" in capsys.readouterr().err
+
+
+def test_two_byg_steps_on_a_tiny_wan_editor(tmp_path):
+    from unpaired_edit.core.models.tiny import tiny_video
+    from unpaired_edit.core.models.video import VideoModel
+
+    path = save_model(tiny_video(seed=0), tmp_path / "wan.safetensors")
+    byg = {"byg": {**BYG["byg"], "validate_edits": 2}}
+    assert main(["byg", "--config", _config(tmp_path, "run", path, byg, steps=2,
+                                            data={"size": 16, "frames": 5})]) == 0
+    model = load_model(tmp_path / "run" / "model.safetensors")
+    assert isinstance(model, VideoModel) and model.info.method == "byg"
+    trained, start = load_file(tmp_path / "run" / "model.safetensors"), load_file(path)
+    assert not any("lora" in k for k in trained)
+    assert any(not torch.equal(trained[k], start[k]) for k in start if k.startswith("transformer."))
