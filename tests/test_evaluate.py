@@ -42,3 +42,20 @@ def test_batched_validation_scores_every_edit_by_its_own_instruction(tmp_path):
     assert grid.shape == grid_one.shape == (27, 3, 16, 16)
     assert torch.equal(grid[0::3], grid_one[0::3]) and torch.equal(grid[2::3], grid_one[2::3])  # same sources, targets
     assert not torch.equal(grid[1::3], grid_one[1::3])  # the edits, from a batch's noise
+
+
+def test_evaluate_clip_edits_for_picture_editors_and_video_models(tmp_path):
+    from unpaired_edit.core.models.toy_video import ToyVideoModel
+
+    image = save_model(build_toy(seed=1), tmp_path / "toy.safetensors")
+    video = save_model(ToyVideoModel.from_toy(build_toy(seed=1)), tmp_path / "video.safetensors")
+    tables = {}
+    for name, path, how in (("independent", image, "independent"), ("video-edit", image, "video-edit"),
+                            ("video", video, "video-edit")):
+        out = tmp_path / f"{name}.json"
+        assert main(["evaluate", "--model", str(path), "--task", "clip", "--n", "7", "--steps", "2", "--frames", "3",
+                     "--picture-editor", how, "--json", str(out)]) == 0
+        tables[name] = json.loads(out.read_text())["results"]["all"]
+        assert tables[name]["n"] == 7 and {"strict", "clip_strict", "flicker", "preservation"} <= tables[name].keys()
+    # frames drawn from independent noise change where the clip does not; Video Edit's shared noise and anchor
+    assert tables["video-edit"]["flicker"] <= tables["independent"]["flicker"] + 1e-6

@@ -18,8 +18,8 @@ from ..core.samplers import EditSettings
 from ..core.toy.oracle import PRESERVED
 from ..core.toy.world import SPLITS
 from .config import ConfigError, load_config
-from .evaluate import (evaluate_captions, evaluate_chance, evaluate_edits, evaluate_inpainting, evaluate_transfer,
-                       format_table)
+from .evaluate import (evaluate_captions, evaluate_chance, evaluate_clip_edits, evaluate_edits, evaluate_inpainting,
+                       evaluate_transfer, format_table)
 from .files import FIELDS, write_toy_data
 from .loop import train
 from .methods import METHODS
@@ -42,12 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     toy.add_argument("--seed", type=int, default=0, help="Which toy data set (as data.seed; default 0).")
     ev = commands.add_parser("evaluate", help="Score a toy-world model with the oracle.")
     ev.add_argument("--model", help="A model file (e.g. runs/.../model.safetensors); not for --task chance.")
-    ev.add_argument("--task", choices=("edit", "transfer", "inpaint", "t2i", "chance"), default="edit",
+    ev.add_argument("--task", choices=("edit", "transfer", "inpaint", "t2i", "chance", "clip"), default="edit",
                     help="edit: edits of the split (default); transfer: the edit of a held-out pair made on another "
                          "scene (by instruction, or with --loc by the pair's LoRA); inpaint: fill, erase and "
                          "outpaint tasks (an inpainting model); t2i: caption accuracy of text-to-image samples; "
                          "chance: the edits' scores for pictures that make no real edit (source, noise, fills, a "
-                         "copy instead of a move).")
+                         "copy instead of a move); clip: edits of toy clips (a video model, or a picture editor "
+                         "frame by frame), scored per frame with flicker.")
     ev.add_argument("--loc", help="transfer: a LoC hypernetwork file; the edit is the LoRA it makes from the pair.")
     ev.add_argument("--strength", type=float, default=1.0, help="transfer --loc: the LoRA's strength (default 1).")
     ev.add_argument("--split", choices=SPLITS, default="test",
@@ -61,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="The sampling seed (default 0): others give the spread.")
     ev.add_argument("--no-cycle", action="store_true",
                     help="edit: skip the reverse edit (faster; no cycle_l1). transfer has none.")
+    ev.add_argument("--frames", type=int, default=8, help="clip: frames a toy clip has (default 8).")
+    ev.add_argument("--picture-editor", choices=("independent", "video-edit"), default="video-edit",
+                    help="clip, with a picture editor: every frame edited as Edit Image edits a batch "
+                         "(independent) or as Video Edit does (shared noise and anchor; the default).")
     ev.add_argument("--json", help="Also write the results to this JSON file.")
     return parser
 
@@ -112,6 +117,10 @@ def _evaluate(args) -> int:
             check_made_for(loaded.meta, model, "evaluate › --model", "This LoC hypernetwork was made for",
                            "Evaluate with the edit model the hypernetwork was trained for.")
         result, _ = evaluate_transfer(model, args.n, size, settings, hypernetwork, args.strength, args.split)
+        print(format_table(result))
+    elif args.task == "clip":
+        result, _ = evaluate_clip_edits(model, args.n, size, args.frames, settings, args.split,
+                                        picture_editor=args.picture_editor)
         print(format_table(result))
     elif args.task == "inpaint":
         result, _ = evaluate_inpainting(model, args.n, size, settings, args.split)

@@ -15,7 +15,7 @@ from ..core.samplers import EditSettings, Hooks
 from ..core.toy.chance import BASELINES, chance_pictures
 from ..core.toy.clips import fixed_clips, score_clip
 from ..core.toy.datasets import ClipEditDataset, EditDataset
-from ..core.video import edit_clips
+from ..core.video import Chunking, edit_clips, edit_video
 from ..core.toy.edits import split_edits, transfer_cases
 from ..core.toy.inpainting import score_inpaint, split_tasks, task_mask
 from ..core.toy.oracle import caption_correct, score_edit, summarize
@@ -188,24 +188,40 @@ def evaluate_clip_captions(model: EditModel, n: int, size: int, frames: int, set
 
 @torch.no_grad()
 def evaluate_clip_edits(model: EditModel, n: int, size: int, frames: int, settings: EditSettings,
-                        split: str = "test", batch: int = 16, grid: bool = False
+                        split: str = "test", batch: int = 16, grid: bool = False, picture_editor: str = "video-edit"
                         ) -> tuple[dict[str, dict[str, float]], torch.Tensor | None]:
-    """A video model's edits of ``n`` distinct clip edits of ``split``, ``batch`` clips a pass, scored
-    per kind by the clip oracle (``score_clip``: per-frame strict success, success, preservation,
-    every-frame strict success, flicker); with ``grid``, (source, edited, true) first and last frames."""
+    """Edits of ``n`` distinct clip edits of ``split`` scored per kind by the clip oracle (``score_clip``:
+    per-frame strict success, success, preservation, every-frame strict success, flicker); with
+    ``grid``, (source, edited, true) first and last frames. A video model edits ``batch`` clips a
+    pass; a picture editor edits each clip's frames as Video Edit does ("video-edit": shared noise,
+    anchor) or as Edit Image edits a batch ("independent")."""
     data = ClipEditDataset(size=size, frames=frames, split=split, length=n, with_target=True)
     rows, pictures = [], []
     for start in range(0, n, batch):
         index = range(start, min(start + batch, n))
         edits, items = [data.edit(i) for i in index], [data[i] for i in index]
         sources = torch.stack([item["source"] for item in items])
-        edited = edit_clips(model, sources, [e.instruction for e in edits], settings).cpu()
+        if model.frames:
+            edited = edit_clips(model, sources, [e.instruction for e in edits], settings).cpu()
+        else:
+            edited = torch.stack([_frame_by_frame(model, clip, e.instruction, settings, picture_editor)
+                                  for clip, e in zip(sources, edits)])
         for edit, item, clip in zip(edits, items, edited):
             rows.append((edit.kind, score_clip(clip, edit)))
             if grid:
                 pictures += [item["source"][:, f] for f in (0, -1)] + [clip[:, f] for f in (0, -1)] + \
                             [item["target"][:, f] for f in (0, -1)]
     return summarize(rows), torch.stack(pictures) if grid else None
+
+
+def _frame_by_frame(model: EditModel, clip: torch.Tensor, instruction: str, settings: EditSettings,
+                    how: str) -> torch.Tensor:
+    frames = clip.transpose(0, 1)  # [F, 3, H, W]
+    if how == "independent":
+        edited = edit_pixels(model, frames, instruction, settings)
+    else:
+        edited = edit_video(model, frames, instruction, settings, Chunking(len(frames), 0, anchor=True))
+    return edited.cpu().transpose(0, 1)
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:
