@@ -28,6 +28,17 @@ def check_instruction(instruction: str, where: str, model: EditModel | None = No
     return text
 
 
+def instruction_texts(model: EditModel, instruction: str | Sequence[str], negative: str,
+                      n: int) -> tuple[TextCond, TextCond]:
+    """(the instructions, the negative prompt) encoded in one call: one instruction for all ``n``
+    pictures (or clips), or one each."""
+    prompts = [instruction] if isinstance(instruction, str) else list(instruction)
+    if len(prompts) not in (1, n):
+        raise ValueError(f"{len(prompts)} instructions for {n} pictures: give one, or one per picture.")
+    *texts, uncond = model.encode_text([*prompts, negative]).rows()
+    return TextCond.cat(texts), uncond
+
+
 def check_picture_model(model: EditModel, where: str) -> None:
     """A video model edits clips: refuse it where pictures are edited one by one."""
     if model.frames:
@@ -61,11 +72,7 @@ def edit_pixels(model: EditModel, pixels: torch.Tensor, instruction: str | Seque
     result at the input's size."""
     check_picture_model(model, where)
     padded, fit = _fit(model, pixels)
-    prompts = [instruction] if isinstance(instruction, str) else list(instruction)
-    if len(prompts) not in (1, len(pixels)):
-        raise ValueError(f"{len(prompts)} instructions for {len(pixels)} pictures: give one, or one per picture.")
-    *texts, uncond = model.encode_text([*prompts, negative]).rows()
-    text = TextCond.cat(texts)
+    text, uncond = instruction_texts(model, instruction, negative, len(pixels))
     source = model.encode_source(padded)
     edited = model.decode(_sample(model, source, text, uncond, settings, hooks))
     _check_result(model, where, edited)

@@ -13,10 +13,9 @@ from typing import Sequence
 
 import torch
 
-from .editing import _check_result, _fit, _sample
+from .editing import _check_result, _fit, _sample, edit_pixels, instruction_texts
 from .errors import EditError
 from .models.base import EditModel
-from .models.conditioning import TextCond
 from .samplers import EditSettings, Hooks
 
 
@@ -75,25 +74,18 @@ def edit_clips(model: EditModel, clips: torch.Tensor, instructions: str | Sequen
     b, _, f, h, w = clips.shape
     folded, fit = _fit(model, clips.transpose(1, 2).reshape(b * f, 3, h, w))  # every frame fitted alike
     padded = folded.reshape(b, f, *folded.shape[1:]).transpose(1, 2)
-    prompts = [instructions] if isinstance(instructions, str) else list(instructions)
-    *texts, uncond = model.encode_text([*prompts, negative]).rows()
-    edited = model.decode(_sample(model, model.encode_source(padded), TextCond.cat(texts), uncond, settings, hooks))
+    text, uncond = instruction_texts(model, instructions, negative, b)
+    edited = model.decode(_sample(model, model.encode_source(padded), text, uncond, settings, hooks))
     _check_result(model, where, edited)
     frames = fit.undo(edited.transpose(1, 2).reshape(b * f, *edited.shape[1:2], *edited.shape[3:]))
     return frames.reshape(b, f, *frames.shape[1:]).transpose(1, 2).float().clamp(-1, 1)
 
 
-@torch.no_grad()
 def edit_frames(model: EditModel, frames: torch.Tensor, instruction: str, settings: EditSettings,
                 hooks: Hooks | None = None, negative: str = "", where: str = "Video Edit") -> torch.Tensor:
     """An image model's edit of frames [N,3,H,W], every frame from the same noise (so a still part
     of the clip is drawn alike in every frame)."""
-    padded, fit = _fit(model, frames)
-    text, uncond = model.encode_text([instruction, negative]).rows()
-    edited = model.decode(_sample(model, model.encode_source(padded), text, uncond, replace(settings, shared_noise=True),
-                                  hooks))
-    _check_result(model, where, edited)
-    return fit.undo(edited).float().clamp(-1, 1)
+    return edit_pixels(model, frames, instruction, replace(settings, shared_noise=True), hooks, negative, where)
 
 
 def edit_video(model: EditModel, frames: torch.Tensor | Sequence[torch.Tensor], instruction: str,
@@ -103,9 +95,6 @@ def edit_video(model: EditModel, frames: torch.Tensor | Sequence[torch.Tensor], 
     overlap, the earlier chunk's frames fade linearly into the later one's."""
     frames = check_frames(frames, where)
     check_chunking(chunking, where)
-    if model.inpaints:
-        raise EditError(f"{where} › edit_model", "This is an inpainting model: it fills masked regions.",
-                        "Load an editor (a video model, or a picture editor to edit frame by frame).")
     if frames.dim() != 4:
         raise EditError(f"{where} › frames", f"Frames are [F, 3, H, W]; got {tuple(frames.shape)}.",
                         "Connect an IMAGE batch of frames.")

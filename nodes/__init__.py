@@ -4,8 +4,8 @@ from .edit import CycleEdit, EditImage
 from .inpaint import MaskInpaint
 from .loaders import LoadEditModel
 from .loc import ApplyEditLora, BeforeAfterToLora, LoadEditLora, LoadLocHypernetwork, SaveEditLora
-from .toy import ToyScene
-from .video import ToyClip, VideoEdit
+from .toy import ToyClip, ToyScene
+from .video import VideoEdit
 
 NODE_CLASS_MAPPINGS = {
     "UnpairedEdit_LoadEditModel": LoadEditModel,

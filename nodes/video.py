@@ -1,4 +1,4 @@
-"""Video Edit and Toy Clip: thin glue from ComfyUI frame batches to core.video.
+"""Video Edit: thin glue from ComfyUI frame batches to core.video.
 
 Frames travel as an IMAGE batch ``[F, H, W, C]``, the convention of VideoHelperSuite's Load
 Video and Video Combine, so Video Edit sits between them; ComfyUI's SaveAnimatedWEBP (and the
@@ -8,18 +8,13 @@ runner's node of that name) saves the result as an animated picture.
 from __future__ import annotations
 
 from ..core.editing import check_instruction
-from ..core.errors import EditError
 from ..core.images import comfy_to_pixels, pixels_to_comfy, to_rgb
 from ..core.samplers import Hooks
-from ..core.toy.clips import Clip
-from ..core.toy.world import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SIZES, Obj, Scene
-from ..core.video import Chunking, check_chunking, chunk_starts, edit_video
+from ..core.video import Chunking, edit_video
 from . import host
 from .checks import checked
 from .edit import check_editor, on_device, sampling_inputs, settings_for
 from .loaders import MODEL_TYPE
-
-STILL = "none (still)"
 
 
 class VideoEdit:
@@ -67,60 +62,8 @@ class VideoEdit:
         pixels = comfy_to_pixels(to_rgb(frames, "Video Edit › frames"))
         instruction = check_instruction(instruction, "Video Edit › instruction", model)
         settings = settings_for(model, steps, guidance, image_guidance, seed)
-        chunking = Chunking(chunk_frames, overlap, anchor)
-        check_chunking(chunking)  # before the progress bar counts chunks
-        hooks = Hooks(progress=host.progress(len(chunk_starts(len(pixels), chunking)) * settings.steps),
-                      should_stop=host.should_stop)
+        # the bar's total is set by edit_video's hooks: every chunk's steps
+        hooks = Hooks(progress=host.progress(settings.steps), should_stop=host.should_stop)
         with on_device(model):
-            edited = edit_video(model, pixels, instruction, settings, chunking, hooks)
+            edited = edit_video(model, pixels, instruction, settings, Chunking(chunk_frames, overlap, anchor), hooks)
         return (pixels_to_comfy(edited),)
-
-
-class ToyClip:
-    """Renders a toy-world clip: one shape on a background, gliding towards another place or still."""
-
-    DESCRIPTION = __doc__
-    CATEGORY = "unpaired_edit/toy"
-    FUNCTION = "render"
-    RETURN_TYPES = ("IMAGE", "STRING")
-    RETURN_NAMES = ("frames", "caption")
-    OUTPUT_TOOLTIPS = ("The frames as an IMAGE batch.", "Its caption, in the words the toy models know.")
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "shape": (list(SHAPES), {"default": "circle", "tooltip": "The object's shape."}),
-                "colour": (list(COLOURS), {"default": "red", "tooltip": "The object's colour."}),
-                "size": (list(SIZES), {"default": "large", "tooltip": "The object's size."}),
-                "position": (list(POSITIONS), {"default": "left", "tooltip": "Where the object starts."}),
-                "heading": ([STILL, *POSITIONS], {"default": "right",
-                                                  "tooltip": "Where it glides (half of the way there), or "
-                                                             "none: it stays still."}),
-                "background": (list(BACKGROUNDS), {"default": "sky", "tooltip": "The background."}),
-                "frames": ("INT", {"default": 8, "min": 2, "max": 256,
-                                   "tooltip": "How many frames. The bundled toy video model was trained on 8."}),
-                "pixels": ("INT", {"default": 64, "min": 8, "max": 1024, "step": 8,
-                                   "tooltip": "Side of the square frames. The bundled toy models were "
-                                              "trained at 16 and resize other sizes to it."}),
-            },
-        }
-
-    @staticmethod
-    def clip(shape: str, colour: str, size: str, position: str, heading: str, background: str, **_) -> Clip:
-        """The clip these inputs describe (the clip oracle scores edits of it)."""
-        obj = Obj(shape, colour, size, position)
-        scene = Scene((obj,), background)
-        if heading == STILL:
-            return Clip(scene)
-        if heading == position:
-            raise EditError("Toy Clip › heading", f"The object starts at the {position}: it cannot head there.",
-                            f"Pick another heading, or '{STILL}'.")
-        return Clip(scene, obj, heading)
-
-    @checked("Toy Clip")
-    def render(self, shape, colour, size, position, heading, background, frames, pixels):
-        clip = self.clip(shape, colour, size, position, heading, background)
-        video = clip.render(frames, pixels)  # [3, F, H, W]
-        return (pixels_to_comfy(video.transpose(0, 1)), clip.caption)
-

@@ -8,7 +8,8 @@ from unpaired_edit.core.errors import EditError
 from unpaired_edit.core.models.toy import build_toy
 from unpaired_edit.core.models.toy_video import ToyVideoModel
 from unpaired_edit.core.toy.clips import ClipEdit, score_clip
-from unpaired_edit.nodes.video import STILL, ToyClip, VideoEdit
+from unpaired_edit.nodes.toy import STILL, ToyClip
+from unpaired_edit.nodes.video import VideoEdit
 from unpaired_edit.runner.context import RunContext, use_context
 from unpaired_edit.runner.image_nodes import SaveAnimatedWEBP
 

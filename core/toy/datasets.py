@@ -41,24 +41,31 @@ class EditDataset(_Toy):
     for the supervised baseline, LoC's pairs and evaluation. The training split draws edits at
     random; a held-out split serves its fixed list of distinct edits (``split_edits``)."""
 
+    held_out = staticmethod(split_edits)  # a held-out split's fixed list
+    draw = staticmethod(sample_edit)  # a training edit
+
     def __init__(self, *args, with_target: bool = False, kinds: tuple[str, ...] = KINDS, **kw) -> None:
         super().__init__(*args, **kw)
         self.with_target, self.kinds = with_target, kinds
-        self._held = split_edits(self.length, self.split, self.seed, kinds) if self.split != "train" else None
+        self._held = self.held_out(self.length, self.split, self.seed, kinds) if self.split != "train" else None
 
     def edit(self, index: int) -> Edit:
         if self._held is not None:
             return self._held[index]
-        return sample_edit(self._rng(index), "train", self.kinds)
+        return self.draw(self._rng(index), "train", self.kinds)
+
+    def render(self, scene) -> torch.Tensor:
+        return render(scene, self.size)
+
+    def truth(self, edit) -> dict:
+        """What ``with_target`` adds: the true edit and the region it changes."""
+        return {"target": self.render(edit.target), "mask": edit_region(edit, self.size)}
 
     def __getitem__(self, index: int) -> dict:
         edit = self.edit(index)
-        item = {"source": render(edit.source, self.size), "instruction": edit.instruction, "reverse": edit.reverse,
+        item = {"source": self.render(edit.source), "instruction": edit.instruction, "reverse": edit.reverse,
                 "source_caption": edit.source_caption, "target_caption": edit.target_caption, "kind": edit.kind}
-        if self.with_target:
-            item["target"] = render(edit.target, self.size)
-            item["mask"] = edit_region(edit, self.size)
-        return item
+        return item | self.truth(edit) if self.with_target else item
 
 
 class InpaintDataset(_Toy):
@@ -122,26 +129,19 @@ class ClipDataset(_Toy):
         return {"video": clip.render(self.frames, self.size), "caption": clip.caption}
 
 
-class ClipEditDataset(_Toy):
+class ClipEditDataset(EditDataset):
     """Source clips [3,F,S,S] with an instruction for every frame, its reverse and both captions, no
     edited clip (``with_target=True`` adds it, for evaluation): ``EditDataset`` for video."""
 
-    def __init__(self, *args, frames: int = 8, with_target: bool = False, kinds: tuple[str, ...] = KINDS,
-                 **kw) -> None:
+    held_out = staticmethod(split_clip_edits)
+    draw = staticmethod(sample_clip_edit)
+
+    def __init__(self, *args, frames: int = 8, **kw) -> None:
+        self.frames = frames
         super().__init__(*args, **kw)
-        self.frames, self.with_target, self.kinds = frames, with_target, kinds
-        self._held = split_clip_edits(self.length, self.split, self.seed, kinds) if self.split != "train" else None
 
-    def edit(self, index: int) -> ClipEdit:
-        if self._held is not None:
-            return self._held[index]
-        return sample_clip_edit(self._rng(index), "train", self.kinds)
+    def render(self, clip) -> torch.Tensor:
+        return clip.render(self.frames, self.size)
 
-    def __getitem__(self, index: int) -> dict:
-        edit = self.edit(index)
-        item = {"source": edit.source.render(self.frames, self.size), "instruction": edit.instruction,
-                "reverse": edit.reverse, "source_caption": edit.source_caption,
-                "target_caption": edit.target_caption, "kind": edit.kind}
-        if self.with_target:
-            item["target"] = edit.target.render(self.frames, self.size)
-        return item
+    def truth(self, edit: ClipEdit) -> dict:
+        return {"target": self.render(edit.target)}

@@ -165,16 +165,6 @@ class ByG(EditorMethod):
     Options = BygOptions
     needs = Needs("instructions", ("reverse", "source_caption", "target_caption"))
 
-    def build_model(self) -> EditModel:
-        model = super().build_model()
-        if not model.lora_targets:
-            raise ConfigError(f"byg trains models whose family names its LoRA layers (flow, toy), not {model.family}.")
-        if self.trains_text_encoder(model):  # the prior reads captions as the base did
-            self.caption_encoder = copy.deepcopy(model.text_encoder).requires_grad_(False).eval()
-        add_lora(model, ADAPTER, self.options.lora_rank, list(model.lora_targets))
-        self.merged = None  # made on the first rollout, on the device the loop chose
-        return model
-
     def __init__(self, config, options: BygOptions) -> None:
         super().__init__(config, options)
         times = {"uniform": None, "logit_normal": logit_normal_weights}
@@ -182,6 +172,16 @@ class ByG(EditorMethod):
             raise ConfigError(f"byg.forward_time must be one of {sorted(times)}, not {self.options.forward_time!r}.")
         make = times[self.options.forward_time]
         self.step_weights = make(self.options.rollout_steps).float() if make else None
+
+    def build_model(self) -> EditModel:
+        model = super().build_model()
+        if not model.lora_targets:
+            raise ConfigError(f"byg trains models whose family names its LoRA layers (flow, toy), not {model.family}.")
+        if self.trains_text_encoder(model):  # the prior reads captions as the base did
+            self.caption_encoder = copy.deepcopy(model.text_encoder).requires_grad_(False).eval()
+        add_lora(model, ADAPTER, self.options.lora_rank, list(model.lora_targets))
+        self.merged: MergedDenoiser | None = None  # made by the first rollout, on the device the loop chose
+        return model
 
     def cycle_weight(self, step: int) -> float:
         """lambda_cycle, ramped over ``cycle_ramp`` steps after the identity warm-up."""

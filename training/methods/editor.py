@@ -49,10 +49,11 @@ class EditorMethod(Method):
         if rows is not None:
             metrics, grid = edit_rows(model, rows, o.validate_edits, settings)
             return grid, metrics
-        if self.config.data.frames:
-            table, grid = evaluate_clip_edits(model, o.validate_edits, self.config.data.size, self.config.data.frames,
-                                              settings, "validation", batch=self.config.batch_size, grid=True)
-            return grid, {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
-        table, grid = evaluate_edits(model, o.validate_edits, self.config.data.size, settings, "validation",
-                                     cycle=False, grid=True, batch=self.config.batch_size)
+        data, batch = self.config.data, self.config.batch_size
+        if data.frames:
+            table, grid = evaluate_clip_edits(model, o.validate_edits, data.size, data.frames, settings, "validation",
+                                              batch=batch, grid=True)
+        else:
+            table, grid = evaluate_edits(model, o.validate_edits, data.size, settings, "validation", cycle=False,
+                                         grid=True, batch=batch)
         return grid, {f"{kind}/{m}": v for kind, scores in table.items() for m, v in scores.items() if m != "n"}
