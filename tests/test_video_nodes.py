@@ -73,3 +73,9 @@ def test_the_runner_saves_frames_as_one_animated_webp(tmp_path):
     path = tmp_path / "out" / entry["subfolder"] / entry["filename"]
     with Image.open(path) as picture:
         assert picture.n_frames == 5 and picture.size == (16, 16)
+
+
+def test_video_edit_refuses_an_inpainting_model():
+    frames, _ = ToyClip().render("circle", "red", "large", "left", "right", "sky", 3, 16)
+    with pytest.raises(EditError, match=r"\[Video Edit › edit_model\].*inpainting model.*Fix:"):
+        VideoEdit().edit(build_toy(seed=1).as_inpainter(), frames, "make it red", **FAST, chunk_frames=4, overlap=1)
